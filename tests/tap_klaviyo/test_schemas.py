@@ -1,0 +1,529 @@
+"""Keep tap_klaviyo/schemas/*.json honest against Klaviyo's official OpenAPI spec.
+
+The spec (revision 2026-07-15) lives outside the repository, in
+``../shared/klaviyo-openapi/``. Tests that need it are skipped when it is absent;
+the self-contained checks (valid JSON Schema, primary keys, no $ref/enum/pattern)
+always run.
+
+Records are flat: JSON:API ``id``, every ``attributes`` key lifted to the top
+level, to-one relationship ids as ``<name>_id``. Each schema file is compared with
+the response object of the operation that feeds it (found through
+``paths[...]["get"]["responses"]["200"]``), so a spec update that adds, removes or
+retypes an attribute makes these tests fail.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+REPO_ROOT = Path(__file__).parents[2]
+SCHEMA_DIR = REPO_ROOT / "tap_klaviyo" / "schemas"
+SPEC_PATH = REPO_ROOT.parent / "shared" / "klaviyo-openapi" / "stable-2026-07-15.json"
+MEDIA_TYPE = "application/vnd.api+json"
+
+needs_spec = pytest.mark.skipif(
+    not SPEC_PATH.exists(),
+    reason=f"Klaviyo OpenAPI spec not found at {SPEC_PATH}; spec comparison skipped",
+)
+
+# Per schema file: the operation whose response objects it flattens, its primary
+# keys, its replication key, and the top-level fields that are not spec attributes
+# (field -> where it comes from).
+STREAMS: dict[str, dict[str, Any]] = {
+    "lists.json": {
+        "path": "/api/lists",
+        "pk": ["id"],
+        "rk": "updated",
+        "extra": {},
+    },
+    "list_members.json": {
+        "path": "/api/lists/{id}/profiles",
+        "pk": ["list_id", "id"],
+        "rk": "joined_group_at",
+        "extra": {"list_id": "path"},
+    },
+    "profiles.json": {
+        "path": "/api/profiles",
+        "pk": ["id"],
+        "rk": "updated",
+        "extra": {},
+    },
+    "event.json": {
+        "path": "/api/events",
+        "pk": ["id"],
+        "rk": "datetime",
+        "extra": {"profile_id": "to-one", "metric_id": "to-one"},
+    },
+    "campaigns.json": {
+        "path": "/api/campaigns",
+        "pk": ["id"],
+        "rk": "updated_at",
+        "extra": {"channel": "partition", "campaign_messages": "included"},
+    },
+    "metrics.json": {
+        "path": "/api/metrics",
+        "pk": ["id"],
+        "rk": None,
+        "extra": {},
+    },
+}
+
+# global_exclusions is a derived view of a profile with additional-fields=subscriptions:
+# field -> path inside the /api/profiles response object ("items" steps into arrays).
+_EMAIL_MARKETING = ("attributes", "subscriptions", "email", "marketing")
+GLOBAL_EXCLUSIONS: dict[str, tuple[str, ...]] = {
+    "email": ("attributes", "email"),
+    "phone_number": ("attributes", "phone_number"),
+    "suppression_timestamp": (*_EMAIL_MARKETING, "suppression", "items", "timestamp"),
+    "suppression": (*_EMAIL_MARKETING, "suppression"),
+    "list_suppressions": (*_EMAIL_MARKETING, "list_suppressions"),
+    "can_receive_email_marketing": (*_EMAIL_MARKETING, "can_receive_email_marketing"),
+    "consent": (*_EMAIL_MARKETING, "consent"),
+    "consent_timestamp": (*_EMAIL_MARKETING, "consent_timestamp"),
+    "updated": ("attributes", "updated"),
+    "created": ("attributes", "created"),
+}
+GLOBAL_EXCLUSIONS_RK = "suppression_timestamp"
+
+ALL_FILES = [*STREAMS, "global_exclusions.json"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def primary_keys(name: str) -> list[str]:
+    return STREAMS[name]["pk"] if name in STREAMS else ["id"]
+
+
+def replication_key(name: str) -> str | None:
+    return STREAMS[name]["rk"] if name in STREAMS else GLOBAL_EXCLUSIONS_RK
+
+
+def types_of(js: dict[str, Any]) -> set[str]:
+    t = js.get("type", [])
+    return {t} if isinstance(t, str) else set(t)
+
+
+def walk_json(node: Any):
+    """Yield every dict in a JSON document."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from walk_json(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk_json(v)
+
+
+@cache
+def spec() -> dict[str, Any]:
+    return json.loads(SPEC_PATH.read_text())
+
+
+def deref(s: dict[str, Any]) -> dict[str, Any]:
+    """Resolve $ref (keeping sibling keys such as nullable) and merge allOf."""
+    components = spec()["components"]["schemas"]
+    while "$ref" in s:
+        base = components[s["$ref"].rsplit("/", 1)[-1]]
+        s = {**base, **{k: v for k, v in s.items() if k != "$ref"}}
+    if "allOf" in s:
+        merged = {k: v for k, v in s.items() if k != "allOf"}
+        props: dict[str, Any] = {}
+        for part in s["allOf"]:
+            part = deref(part)
+            for k, v in part.items():
+                if k == "properties":
+                    for pk, pv in v.items():
+                        props[pk] = merge_spec(props[pk], pv) if pk in props else pv
+                else:
+                    merged.setdefault(k, v)
+        merged["properties"] = props
+        s = merged
+    return s
+
+
+def merge_spec(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    a, b = deref(a), deref(b)
+    out = dict(a)
+    for k, v in b.items():
+        if k == "properties":
+            props = dict(a.get("properties", {}))
+            for pk, pv in v.items():
+                props[pk] = merge_spec(props[pk], pv) if pk in props else pv
+            out["properties"] = props
+        else:
+            out.setdefault(k, v)
+    return out
+
+
+def variants(s: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alternatives of a oneOf/anyOf (or the schema itself), dereferenced."""
+    s = deref(s)
+    alts = s.get("oneOf") or s.get("anyOf")
+    if not alts:
+        return [s]
+    return [v for alt in alts for v in variants(alt)]
+
+
+def spec_types(s: dict[str, Any]) -> set[str] | None:
+    """JSON types a spec schema allows (None = unconstrained)."""
+    s = deref(s)
+    types: set[str] = set()
+    for v in variants(s):
+        if "type" in v:
+            types.add(v["type"])
+        elif "properties" in v:
+            types.add("object")
+        else:
+            return None
+    if s.get("nullable") or any(v.get("nullable") for v in variants(s)):
+        types.add("null")
+    return types
+
+
+def spec_properties(s: dict[str, Any]) -> dict[str, list[dict[str, Any]]] | None:
+    """Property name -> spec schemas across all object variants (None = free-form)."""
+    props: dict[str, list[dict[str, Any]]] = {}
+    typed = False
+    for v in variants(s):
+        if "properties" in v:
+            typed = True
+            for name, ps in v["properties"].items():
+                props.setdefault(name, []).append(ps)
+    return props if typed else None
+
+
+def response_item(path: str) -> dict[str, Any]:
+    """Dereferenced ``data[]`` item of the 200 response of GET ``path``."""
+    doc = spec()["paths"][path]["get"]["responses"]["200"]["content"][MEDIA_TYPE]["schema"]
+    return deref(deref(doc)["properties"]["data"]["items"])
+
+
+def included_item(path: str, resource_type: str) -> dict[str, Any]:
+    doc = spec()["paths"][path]["get"]["responses"]["200"]["content"][MEDIA_TYPE]["schema"]
+    for alt in deref(doc)["properties"]["included"]["items"]["oneOf"]:
+        alt = deref(alt)
+        if deref(alt["properties"]["type"]).get("enum") == [resource_type]:
+            return alt
+    raise AssertionError(f"{path}: no {resource_type!r} in included")
+
+
+def attributes(resource: dict[str, Any]) -> dict[str, Any]:
+    return deref(resource["properties"]["attributes"]).get("properties", {})
+
+
+def spec_at(resource: dict[str, Any], steps: tuple[str, ...]) -> dict[str, Any]:
+    node = resource
+    for step in steps:
+        node = deref(node)
+        if step == "items":
+            node = node["items"]
+        else:
+            props = spec_properties(node) or {}
+            assert step in props, f"spec has no {step!r} along {steps}"
+            node = props[step][0]
+    return deref(node)
+
+
+def compatibility_errors(ours: dict[str, Any], theirs: dict[str, Any], where: str) -> list[str]:
+    """Differences between one of our (converted) schemas and the spec schema."""
+    errors: list[str] = []
+    allowed = spec_types(theirs)
+    mine = types_of(ours)
+    if allowed is not None:
+        for t in allowed:
+            if t not in mine and not (t == "integer" and "number" in mine):
+                errors.append(f"{where}: spec allows {t!r}, schema has {sorted(mine)}")
+        widened = allowed | {"null"} | ({"integer"} if "number" in allowed else set())
+        for t in mine - widened:
+            errors.append(f"{where}: schema type {t!r} not allowed by spec {sorted(allowed)}")
+
+    # formats: every format the spec gives (on any string variant) must be kept
+    formats = {v["format"] for v in variants(theirs) if "format" in v}
+    if len(formats) == 1 and ours.get("format") not in formats:
+        errors.append(f"{where}: spec format {formats.pop()!r} lost")
+
+    if "object" in (allowed or set()):
+        props = spec_properties(theirs)
+        if props is None:
+            if "properties" in ours:
+                errors.append(f"{where}: spec object is free-form, schema types properties")
+        else:
+            ours_props = ours.get("properties", {})
+            for name in props.keys() - ours_props.keys():
+                errors.append(f"{where}.{name}: in spec, missing from schema")
+            for name in ours_props.keys() - props.keys():
+                errors.append(f"{where}.{name}: in schema, not in spec")
+            for name in props.keys() & ours_props.keys():
+                # a property present in several union variants is the union of them
+                alts = props[name]
+                theirs_prop = alts[0] if len(alts) == 1 else {"oneOf": alts}
+                errors += compatibility_errors(ours_props[name], theirs_prop, f"{where}.{name}")
+            if len(variants(theirs)) > 1 and ours.get("additionalProperties") is not True:
+                errors.append(f"{where}: union object must set additionalProperties: true")
+
+    if "array" in (allowed or set()):
+        items = [deref(v)["items"] for v in variants(theirs) if v.get("type") == "array" and "items" in v]
+        for it in items:
+            errors += compatibility_errors(ours.get("items", {}), it, f"{where}[]")
+    return errors
+
+
+def flat_resource_errors(
+    schema: dict[str, Any], resource: dict[str, Any], *, pks: list[str], extra: set[str], where: str
+) -> list[str]:
+    """Check a flattened record schema against a JSON:API resource object."""
+    errors: list[str] = []
+    props = schema["properties"]
+    spec_attrs = attributes(resource)
+    assert "id" in resource["properties"], f"{where}: spec resource has no id"
+    for name in spec_attrs.keys() - props.keys():
+        errors.append(f"{where}.{name}: spec attribute missing from schema")
+    for name in props.keys() - spec_attrs.keys() - set(pks) - extra:
+        errors.append(f"{where}.{name}: not a spec attribute, primary key or declared extra")
+    for name in spec_attrs.keys() & props.keys():
+        errors += compatibility_errors(props[name], spec_attrs[name], f"{where}.{name}")
+    return errors
+
+
+# ------------------------------------------------------- self-contained checks
+
+
+def test_every_schema_file_is_covered() -> None:
+    on_disk = {p.name for p in SCHEMA_DIR.glob("*.json")}
+    assert on_disk == set(ALL_FILES)
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_valid_json_schema(name: str) -> None:
+    schema = load_schema(name)
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object"
+    assert "additionalProperties" not in schema, "top level follows the SDK convention"
+    for node in walk_json(schema):
+        assert "$ref" not in node
+        assert "enum" not in node, "enums are dropped for forward compatibility"
+        assert "pattern" not in node
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_primary_and_replication_keys(name: str) -> None:
+    props = load_schema(name)["properties"]
+    for pk in primary_keys(name):
+        assert props[pk] == {"type": "string"}, f"{pk} must be a non-null string"
+    rk = replication_key(name)
+    if rk:
+        assert props[rk].get("format") == "date-time"
+    for field, js in props.items():
+        if field not in primary_keys(name):
+            assert "null" in types_of(js), f"{name}: {field} must allow null"
+
+
+# --------------------------------------------------------- spec comparisons
+
+
+@needs_spec
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_matches_spec_response_object(name: str) -> None:
+    cfg = STREAMS[name]
+    resource = response_item(cfg["path"])
+    errors = flat_resource_errors(
+        load_schema(name), resource, pks=cfg["pk"], extra=set(cfg["extra"]), where=name
+    )
+    assert not errors, "\n".join(errors)
+
+
+@needs_spec
+def test_event_relationship_ids_are_to_one() -> None:
+    props = load_schema("event.json")["properties"]
+    relationships = deref(response_item("/api/events")["properties"]["relationships"])["properties"]
+    for field, origin in STREAMS["event.json"]["extra"].items():
+        assert origin == "to-one" and field.endswith("_id")
+        rel = deref(relationships[field.removesuffix("_id")])
+        data = deref(rel["properties"]["data"])
+        assert data.get("type") == "object", f"{field}: relationship is not to-one"
+        assert deref(data["properties"]["id"])["type"] == "string"
+        assert types_of(props[field]) == {"string", "null"}
+
+
+@needs_spec
+def test_campaign_messages_match_included_campaign_message() -> None:
+    props = load_schema("campaigns.json")["properties"]
+    assert types_of(props["channel"]) == {"string", "null"}
+    messages = props["campaign_messages"]
+    assert types_of(messages) == {"array", "null"}
+    item = messages["items"]
+    assert item["properties"]["id"] == {"type": "string"}
+    resource = included_item("/api/campaigns", "campaign-message")
+    errors = flat_resource_errors(item, resource, pks=["id"], extra=set(), where="campaign_messages[]")
+    errors += [
+        f"campaign_messages[].{k}: must allow null"
+        for k, v in item["properties"].items()
+        if k != "id" and "null" not in types_of(v)
+    ]
+    assert not errors, "\n".join(errors)
+
+
+@needs_spec
+def test_list_member_joined_group_at_from_spec() -> None:
+    spec_attrs = attributes(response_item("/api/lists/{id}/profiles"))
+    assert "joined_group_at" in spec_attrs
+    # list_id is not an attribute: it is the operation's `id` path parameter
+    params = spec()["paths"]["/api/lists/{id}/profiles"]["get"]["parameters"]
+    assert any(p.get("name") == "id" and p.get("in") == "path" for p in params)
+
+
+# Representative flat records (shapes from Klaviyo responses, flattened the way the
+# tap emits them); they guard against schemas that are stricter than real data.
+SAMPLE_RECORDS: dict[str, dict[str, Any]] = {
+    "lists.json": {
+        "id": "RnsiHB",
+        "name": "Newsletter",
+        "created": "2021-03-31T10:50:36+00:00",
+        "updated": None,
+        "opt_in_process": "double_opt_in",
+    },
+    "profiles.json": {
+        "id": "01GDDKASAP8TKDDA2GRZDSVP4H",
+        "email": "sarah.mason@klaviyo-demo.com",
+        "external_id": None,
+        "created": "2022-11-08T00:00:00+00:00",
+        "location": {"latitude": 40.7128, "longitude": "-74.006", "zip": None, "new_key": 1},
+        "properties": {"pseudonym": "Dr. Octopus", "nested": {"a": [1, 2]}},
+        "subscriptions": {
+            "email": {
+                "marketing": {
+                    "can_receive_email_marketing": False,
+                    "consent": "UNSUBSCRIBED",
+                    "suppression": [{"reason": "SOME_NEW_REASON", "timestamp": "2026-11-02T14:20:55.482113+00:00"}],
+                    "list_suppressions": [],
+                }
+            },
+            "sms": None,
+            "mobile_push": None,
+        },
+        "predictive_analytics": None,
+    },
+    "list_members.json": {
+        "list_id": "RnsiHB",
+        "id": "01GDDKASAP8TKDDA2GRZDSVP4H",
+        "joined_group_at": "2022-11-08T00:00:00+00:00",
+        "email": None,
+        "location": None,
+    },
+    "global_exclusions.json": {
+        "id": "01GDDKASAP8TKDDA2GRZDSVP4H",
+        "email": "sarah.mason@klaviyo-demo.com",
+        "phone_number": None,
+        "suppression_timestamp": "2026-11-02T14:20:55.482113+00:00",
+        "suppression": [{"reason": "UNSUBSCRIBE", "timestamp": "2026-11-02T14:20:55.482113+00:00"}],
+        "list_suppressions": [{"list_id": "RnsiHB", "reason": "USER_SUPPRESSED", "timestamp": "2026-11-01T00:00:00+00:00"}],
+        "can_receive_email_marketing": False,
+        "consent": "UNSUBSCRIBED",
+        "consent_timestamp": None,
+        "updated": "2026-11-02T14:21:07+00:00",
+        "created": "2022-11-08T00:00:00+00:00",
+    },
+    "event.json": {
+        "id": "4vGfpcpPRGL",
+        "timestamp": 1762005046,
+        "event_properties": {"$message": "01JB7Y3M6QZ7X8Y1ZP4K2V9QWE", "Subject": "Our biggest sale"},
+        "datetime": "2026-11-01T13:50:46+00:00",
+        "uuid": "55084f00-b73f-11f0-8001-a3e96a3d92dc",
+        "profile_id": "01GDDKASAP8TKDDA2GRZDSVP4H",
+        "metric_id": None,
+    },
+    "metrics.json": {
+        "id": "Xi7Kwh",
+        "name": "Bounced Email",
+        "created": "2021-03-31T10:50:37+00:00",
+        "updated": "2021-03-31T10:50:37+00:00",
+        "integration": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo"},
+    },
+    "campaigns.json": {
+        "id": "01HTDA5JFKGMQ7E0R9X2CTCH7N",
+        "name": "Email Campaign - Apr 1, 2024, 8:08 PM",
+        "status": "Some Future Status",
+        "archived": False,
+        "audiences": {"included": ["RnsiHB", "TaSce6"], "excluded": []},
+        "send_options": {"use_smart_sending": True},
+        "tracking_options": {
+            "add_tracking_params": False,
+            "custom_tracking_params": None,
+            "is_tracking_clicks": True,
+            "is_tracking_opens": True,
+        },
+        "send_strategy": {"method": "static", "datetime": "2024-04-01T17:32:25+00:00", "options": {"is_local": False}},
+        "created_at": "2024-04-01T17:09:03.603888+00:00",
+        "scheduled_at": None,
+        "updated_at": "2024-04-01T17:33:23.434465+00:00",
+        "send_time": "2024-04-01T17:32:25+00:00",
+        "channel": "email",
+        "campaign_messages": [
+            {
+                "id": "01HTDA5JFR4JA5D38W70D6DQB0",
+                "definition": {
+                    "channel": "email",
+                    "label": "Email Campaign - Apr 1, 2024, 8:08 PM",
+                    "content": {"subject": "Campaign for segment", "from_email": "a@example.com", "reply_to_email": None},
+                },
+                "send_times": [{"datetime": "2024-04-01T17:32:25+00:00", "is_local": False}],
+                "created_at": "2024-04-01T17:09:04+00:00",
+                "updated_at": None,
+            }
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_sample_record_validates(name: str) -> None:
+    validator = jsonschema.Draft202012Validator(
+        load_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = [e.message for e in validator.iter_errors(SAMPLE_RECORDS[name])]
+    assert not errors, "\n".join(errors)
+
+
+@needs_spec
+def test_global_exclusions_match_profile_subscriptions() -> None:
+    schema = load_schema("global_exclusions.json")
+    props = schema["properties"]
+    assert set(props) == {"id", *GLOBAL_EXCLUSIONS}
+    profile = response_item("/api/profiles")
+    errors: list[str] = []
+    for field, steps in GLOBAL_EXCLUSIONS.items():
+        errors += compatibility_errors(props[field], spec_at(profile, steps), f"global_exclusions.{field}")
+    assert not errors, "\n".join(errors)
+    # the replication key must be sortable server-side
+    params = spec()["paths"]["/api/profiles"]["get"]["parameters"]
+    sort = next(p for p in params if p.get("name") == "sort")
+    assert "subscriptions.email.marketing.suppression.timestamp" in sort["schema"]["enum"]
+
+
+@needs_spec
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_date_time_formats_kept(name: str) -> None:
+    """Every top-level attribute the spec marks date-time keeps format: date-time."""
+    props = load_schema(name)["properties"]
+    for attr, s in attributes(response_item(STREAMS[name]["path"])).items():
+        if any(v.get("format") == "date-time" for v in variants(s)):
+            assert props[attr].get("format") == "date-time", f"{name}.{attr}"
+
+
+def test_metric_timestamps_are_date_time() -> None:
+    # The spec types metric created/updated as plain strings (no format) although
+    # they carry ISO 8601 values; the schema declares them date-time on purpose.
+    props = load_schema("metrics.json")["properties"]
+    assert props["created"]["format"] == props["updated"]["format"] == "date-time"
