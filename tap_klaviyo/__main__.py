@@ -1,0 +1,5 @@
+"""`python -m tap_klaviyo`."""
+
+from tap_klaviyo.tap import TapKlaviyo
+
+TapKlaviyo.cli()

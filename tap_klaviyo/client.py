@@ -1,0 +1,482 @@
+"""The base stream: every HTTP mechanic of Klaviyo's JSON:API lives here.
+
+Auth and headers, cursor pagination through `links.next`, fast decoding, flattening of JSON:API
+resources into warehouse-friendly records, retries with Retry-After, client-side rate limiting
+per Klaviyo bucket, bounded replication ranges with a lookback window, deduplication of ties,
+and the concurrent time-window reader. Streams only declare facts.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+import threading
+import time
+import typing as t
+from functools import cache, cached_property
+from importlib import resources
+from urllib.parse import urlsplit
+
+import backoff
+import msgspec
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_klaviyo import schemas, timeutil
+from tap_klaviyo.filters import condition, join
+from tap_klaviyo.ratelimit import Tier
+from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+JSONAPI = "application/vnd.api+json"
+# Without start_date, "all history": Klaviyo accepts event times from the year 2000 on.
+ALL_HISTORY = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
+PROGRESS_EVERY_SECONDS = 15.0
+
+_decode = msgspec.json.Decoder().decode
+
+
+class KlaviyoAPIError(FatalAPIError):
+    """A Klaviyo error that retrying cannot fix; its message is one line and free of secrets."""
+
+
+def klaviyo_error_detail(response: requests.Response) -> str:
+    """The `detail` (and offending parameter) of a JSON:API error body, or a short text excerpt."""
+    try:
+        errors = _decode(response.content).get("errors") or []
+    except (msgspec.DecodeError, AttributeError):
+        errors = []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        detail = first.get("detail") or first.get("title") or first.get("code") or ""
+        parameter = (first.get("source") or {}).get("parameter")
+        return f"{detail} (parameter: {parameter})" if parameter else str(detail)
+    text = " ".join(response.text.split())[:200]
+    return text or response.reason or ""
+
+
+class JSONAPIDecodeError(RetriableAPIError):
+    """A 2xx body that is not complete JSON (a truncated transfer): retried like a 5xx."""
+
+
+class Deduplicator:
+    """Drops records already emitted at the current replication-key value.
+
+    Records arrive in replication-key order, so a repeat can only share the key of the newest
+    records: inclusive window starts and ties cut by a page or window boundary. Memory holds
+    the ids of one key value, never the whole run.
+    """
+
+    def __init__(self, key: str, primary_keys: t.Sequence[str]) -> None:
+        self.key = key
+        self.primary_keys = tuple(primary_keys)
+        self.current: t.Any = None
+        self.seen: set = set()
+        self.dropped = 0
+
+    def is_new(self, record: dict) -> bool:
+        value = record.get(self.key)
+        identity = tuple(record.get(k) for k in self.primary_keys)
+        if value != self.current:
+            self.current = value
+            self.seen = {identity}
+            return True
+        if identity in self.seen:
+            self.dropped += 1
+            return False
+        self.seen.add(identity)
+        return True
+
+
+class KlaviyoStream(RESTStream):
+    """One Klaviyo GET collection endpoint, read as a Singer stream."""
+
+    # Facts a stream declares.
+    path: str
+    page_size: int | None = None
+    rate_tier: Tier
+    rate_bucket: str | None = None  # defaults to the path; streams on one endpoint share a bucket
+    extra_params: t.ClassVar[dict[str, str]] = {}
+    base_filter: str | None = None
+    sort: str | None = None  # API sort field; defaults to `filter_field`
+    filter_field: str | None = None  # API field the replication range is filtered on
+    lower_operator: str | None = "greater-or-equal"  # None: the API cannot filter the lower bound
+    upper_operator: str | None = "less-than"  # None: the upper bound is applied client-side
+    to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
+    date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
+    windowed = False  # eligible for the concurrent time-window reader
+    window_pages = 4  # pages a window is sized to hold
+
+    records_jsonpath = "$.data[*]"
+    is_sorted = True
+    STATE_MSG_FREQUENCY = 1000
+    _LOG_REQUEST_METRICS = False
+    schema_name: str | None = None  # the file in schemas/, when not named after the stream
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._local = threading.local()
+
+    @cached_property
+    def schema(self) -> dict:
+        """Loaded once: the SDK reads the schema twice per record."""
+        return copy.deepcopy(load_schema(self.schema_name or self.name))
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        return self.config["api_url"].rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(
+            key="Authorization", value=f"Klaviyo-API-Key {self.config['api_key']}", location="header"
+        )
+
+    @cached_property
+    def http_headers(self) -> dict:
+        headers = {"revision": self.config["revision"], "Accept": JSONAPI}
+        if self.config.get("user_agent"):
+            headers["User-Agent"] = self.config["user_agent"]
+        return headers
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """One session per thread: the window reader calls from several threads."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    @property
+    def timeout(self) -> float:
+        return float(self.config["request_timeout"])
+
+    @cached_property
+    def rate_limiter(self):
+        return self._tap.rate_limiter(self.rate_bucket or self.path, self.rate_tier)
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        self.rate_limiter.acquire()
+        self._tap.request_stats.count(self.name)
+        return super()._request(prepared_request, context)
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after(response)
+            self.rate_limiter.pause(retry_after if retry_after is not None else 1.0)
+            self._tap.request_stats.count_throttled(self.name)
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status in (401, 403) or 400 <= status < 500:
+            raise KlaviyoAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """One line naming the status, the path, Klaviyo's detail and the likely cause."""
+        status = response.status_code
+        path = urlsplit(response.url).path or self.path
+        message = f"Klaviyo answered {status} for GET {path}: {klaviyo_error_detail(response)}"
+        if status == 401:
+            message += (
+                ". The api_key was not accepted: use a private API key (it starts with 'pk_'); "
+                "a public key (the 6-character site id) cannot read data"
+            )
+        elif status == 403:
+            message += f". The api_key lacks a read scope this stream needs ({self.required_scope})"
+        return message
+
+    @property
+    def required_scope(self) -> str:
+        return f"{self.path.split('/')[2]}:read"
+
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        """Retry-After on 429, else exponential backoff with full jitter (capped at 60 s)."""
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            attempt += 1
+            response = getattr(exception, "response", None)
+            retry_after = _retry_after(response) if response is not None else None
+            if retry_after is not None:
+                wait = retry_after + random.uniform(0, 0.25)
+            else:
+                wait = random.uniform(0, min(60.0, float(self.config["backoff_base_seconds"]) * 2**attempt))
+            exception = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # jitter is applied in backoff_wait_generator
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config["max_retries"]) + 1
+
+    def backoff_handler(self, details: dict) -> None:
+        exception = details.get("exception")
+        self.logger.warning(
+            "Retrying %s in %.1f s (attempt %d): %s",
+            self.path,
+            details.get("wait") or 0.0,
+            details.get("tries"),
+            _one_line(exception),
+        )
+
+    def request_decorator(self, func):
+        decorated = super().request_decorator(func)
+
+        def call(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            try:
+                return decorated(*args, **kwargs)
+            except RetriableAPIError as exc:
+                msg = f"{_one_line(exc)} (gave up after {self.backoff_max_tries()} attempts)"
+                raise KlaviyoAPIError(msg) from exc
+            except (requests.exceptions.RequestException, ConnectionError) as exc:
+                msg = (
+                    f"Klaviyo could not be reached at {self.url_base} for GET {self.path} after "
+                    f"{self.backoff_max_tries()} attempts: {_one_line(exc)}"
+                )
+                raise KlaviyoAPIError(msg) from exc
+
+        return call
+
+    @cached_property
+    def _send(self):
+        return self.request_decorator(self._fetch_json)
+
+    def _fetch_json(self, prepared: requests.PreparedRequest, context: Context | None) -> tuple[dict, str | None]:
+        """One request, decoded; a body cut short is retried like a server error."""
+        response = self._request(prepared, context)
+        try:
+            body = _decode(response.content)
+        except msgspec.DecodeError as exc:
+            msg = f"Klaviyo sent an incomplete JSON body for GET {self.path}"
+            raise JSONAPIDecodeError(msg, response) from exc
+        return body, ((body.get("links") or {}).get("next") or None)
+
+    def iter_pages(
+        self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
+    ) -> t.Iterator[list[dict]]:
+        """Follow `links.next` verbatim (it already carries every query parameter) page by page."""
+        url: str | None = self.get_url(context)
+        query: dict[str, str] | None = params
+        while url:
+            if cancelled is not None and cancelled.is_set():
+                return
+            prepared = self.build_prepared_request(method="GET", url=url, params=query, headers=self.http_headers)
+            body, url = self._send(prepared, context)
+            query = None
+            included = body.get("included")
+            yield [self.flatten(resource, included) for resource in body.get("data") or []]
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        body = _decode(response.content)
+        included = body.get("included")
+        return [self.flatten(resource, included) for resource in body.get("data") or []]
+
+    # --- Records ----------------------------------------------------------------------------
+
+    def flatten(self, resource: dict, included: list[dict] | None) -> dict:
+        """A JSON:API resource as a flat record: id, attributes, to-one relationship ids."""
+        record = {"id": resource.get("id")}
+        record.update(resource.get("attributes") or {})
+        relationships = resource.get("relationships") or {}
+        for name in self.to_one:
+            data = (relationships.get(name) or {}).get("data")
+            record[f"{name.replace('-', '_')}_id"] = data.get("id") if isinstance(data, dict) else None
+        for name in self.date_time_fields:
+            value = record.get(name)
+            if isinstance(value, str):
+                record[name] = timeutil.normalize(value)
+        return record
+
+    def base_params(self, context: Context | None) -> dict[str, str]:
+        params = dict(self.extra_params)
+        if self.page_size:
+            params["page[size]"] = str(self.page_size)
+        if self.sort or self.filter_field:
+            params["sort"] = self.sort or self.filter_field
+        if self.base_filter:
+            params["filter"] = self.base_filter
+        return params
+
+    def range_params(self, context: Context | None, window: Window | None) -> dict[str, str]:
+        """Query parameters for one replication window (None: the whole unbounded stream)."""
+        params = self.base_params(context)
+        if window is None or not self.filter_field:
+            return params
+        lower = upper = None
+        if self.lower_operator and window.start > ALL_HISTORY:
+            start = window.start
+            if self.lower_operator == "greater-than":  # strict: step back so `start` is included
+                start -= ONE_MICROSECOND
+            lower = condition(self.lower_operator, self.filter_field, start)
+        if self.upper_operator:
+            upper = condition(self.upper_operator, self.filter_field, window.end)
+        combined = join(params.get("filter"), lower, upper)
+        if combined:
+            params["filter"] = combined
+        return params
+
+    # --- Replication range ------------------------------------------------------------------
+
+    def sync_window(self, context: Context | None) -> Window | None:
+        """[start, end) of this run: bookmark minus lookback (or start_date), up to the run's start.
+
+        The end is fixed when the tap starts, so records written during the run wait for the
+        next run and the bookmark never passes "now".
+        """
+        if not self.replication_key:
+            return None
+        end = self._tap.run_started_at
+        start = self.start_date
+        bookmark = self.get_starting_replication_key_value(context)
+        if bookmark is None:
+            bookmark = self.legacy_bookmark(context)
+        if bookmark is not None:
+            try:
+                resume = timeutil.parse_datetime(bookmark)
+            except ValueError as exc:
+                msg = f"State for stream '{self.name}' has an unreadable bookmark {bookmark!r}"
+                raise KlaviyoAPIError(msg) from exc
+            if resume > end:
+                self.logger.warning(
+                    "Bookmark %s of stream '%s' is in the future; reading up to now instead.", bookmark, self.name
+                )
+                resume = end
+            resume -= dt.timedelta(minutes=float(self.config["lookback_minutes"]))
+            start = max(start, resume) if start else resume
+        return Window(start or ALL_HISTORY, end)
+
+    @cached_property
+    def start_date(self) -> dt.datetime | None:
+        value = self.config.get("start_date")
+        return timeutil.parse_datetime(value) if value else None
+
+    def legacy_bookmark(self, context: Context | None) -> str | None:  # noqa: ARG002
+        """A bookmark carried over from another tap's state format (see the event streams)."""
+        return None
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        """Advance the bookmark, but never move it back for records re-read by the lookback."""
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        value = latest_record.get(self.replication_key) if self.replication_key else None
+        if current is not None and value is not None and value < current:
+            return
+        super()._increment_stream_state(latest_record, context=context)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        window = self.sync_window(context)
+        if window is not None and window.start >= window.end:
+            return
+        records = self._read(context, window)
+        progress = _Progress(self, context)
+        if not self.replication_key:
+            for record in records:
+                progress.tick(record)
+                yield record
+            return
+        dedup = Deduplicator(self.replication_key, self.primary_keys)
+        end = timeutil.to_rfc3339(window.end) if window else None
+        for record in records:
+            value = record.get(self.replication_key)
+            if end is not None and value is not None and value >= end:
+                continue  # beyond this run's end: the next run reads it
+            if dedup.is_new(record):
+                progress.tick(record)
+                yield record
+        progress.done(dedup.dropped)
+
+    def _read(self, context: Context | None, window: Window | None) -> t.Iterator[dict]:
+        workers = int(self.config["max_workers"])
+        if not (self.windowed and window is not None and workers > 1):
+            for page in self.iter_pages(context, self.range_params(context, window)):
+                yield from page
+            return
+        cancelled = threading.Event()
+        target = self.window_pages * (self.page_size or 100)
+        planner = WindowPlanner(window.start, window.end, target, initial_parts=workers * 2)
+
+        def fetch(part: Window) -> WindowResult:
+            return self._fetch_window(context, part, target, workers, cancelled)
+
+        yield from read_ordered(planner, fetch, workers, ahead=workers + 2, cancelled=cancelled)
+
+    def _fetch_window(
+        self, context: Context | None, window: Window, target: int, workers: int, cancelled: threading.Event
+    ) -> WindowResult:
+        """Read one window; past `target` records, hand the unread rest back as smaller windows."""
+        records: list[dict] = []
+        pages = self.iter_pages(context, self.range_params(context, window), cancelled)
+        for page in pages:
+            records.extend(page)
+            if len(records) >= target and page:
+                last = timeutil.parse_datetime(page[-1][self.replication_key])
+                remainder = split_remainder(window, last, len(records), target, max_parts=workers * 2)
+                if remainder:
+                    pages.close()
+                    return WindowResult(window, records, last, remainder)
+        return WindowResult(window, records, window.end)
+
+
+class _Progress:
+    """Logs records, rate and bookmark of a long sync every few seconds, for a person watching."""
+
+    def __init__(self, stream: KlaviyoStream, context: Context | None) -> None:
+        self.stream = stream
+        self.label = stream.name + (f" {dict(context)}" if context else "")
+        self.count = 0
+        self.started = self.last_log = time.monotonic()
+        self.last_key: t.Any = None
+
+    def tick(self, record: dict) -> None:
+        self.count += 1
+        if self.stream.replication_key:
+            self.last_key = record.get(self.stream.replication_key)
+        if self.count % 1000 == 0:
+            now = time.monotonic()
+            if now - self.last_log >= PROGRESS_EVERY_SECONDS:
+                self.last_log = now
+                self._log("progress")
+
+    def done(self, duplicates: int) -> None:
+        self._log("finished", f", {duplicates} duplicate(s) dropped" if duplicates else "")
+
+    def _log(self, what: str, extra: str = "") -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self.stream.logger.info(
+            "%s %s: %d records in %.1f s (%.0f/s), bookmark %s%s",
+            self.label,
+            what,
+            self.count,
+            elapsed,
+            self.count / elapsed,
+            self.last_key,
+            extra,
+        )
+
+
+@cache
+def load_schema(name: str) -> dict:
+    """A stream's JSON schema from tap_klaviyo/schemas/."""
+    return json.loads(resources.files(schemas).joinpath(f"{name}.json").read_text())
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _one_line(exc: BaseException | None) -> str:
+    text = str(exc) if exc is not None else ""
+    return " ".join(text.split()) or type(exc).__name__

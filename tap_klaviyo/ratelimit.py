@@ -1,0 +1,77 @@
+"""Client-side rate limiting per Klaviyo rate-limit bucket.
+
+Klaviyo counts requests per endpoint in two fixed windows, a burst window of one second and a
+steady window of one minute. The limiter keeps at most `burst` sends in any sliding interval a
+little longer than a second, and `steady` sends in any interval a little longer than a minute:
+a sliding limit holds for every alignment of the server's fixed windows, and the margin absorbs
+jitter in network latency. One limiter serves every stream (and thread) that uses the bucket.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A published Klaviyo rate-limit tier: requests per second (burst) and per minute (steady)."""
+
+    burst: int
+    steady: int
+
+
+# Tiers of the endpoints the tap reads (developers.klaviyo.com, OpenAPI x-klaviyo-ratelimit, 2026-07-15).
+TIER_S = Tier(3, 60)
+TIER_M = Tier(10, 150)
+TIER_L = Tier(75, 750)
+TIER_XL = Tier(350, 3500)
+
+BURST_WINDOW = 1.1
+STEADY_WINDOW = 61.0
+
+
+class RateLimiter:
+    """Blocks callers so that one bucket's sends stay within its burst and steady windows."""
+
+    def __init__(self, tier: Tier, *, clock=time.monotonic, sleep=time.sleep) -> None:
+        self.tier = tier
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._burst: collections.deque[float] = collections.deque()
+        self._steady: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+
+    def _wait_time(self, now: float) -> float:
+        while self._burst and self._burst[0] + BURST_WINDOW <= now:
+            self._burst.popleft()
+        while self._steady and self._steady[0] + STEADY_WINDOW <= now:
+            self._steady.popleft()
+        wait = self._paused_until - now
+        if len(self._burst) >= self.tier.burst:
+            wait = max(wait, self._burst[0] + BURST_WINDOW - now)
+        if len(self._steady) >= self.tier.steady:
+            wait = max(wait, self._steady[0] + STEADY_WINDOW - now)
+        return wait
+
+    def acquire(self) -> float:
+        """Wait for a free slot and take it; returns the seconds spent waiting."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self._wait_time(now)
+                if wait <= 0:
+                    self._burst.append(now)
+                    self._steady.append(now)
+                    return waited
+            self._sleep(wait)
+            waited += wait
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller of this bucket for `seconds` (after a 429 with Retry-After)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)

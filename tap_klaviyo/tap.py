@@ -1,0 +1,240 @@
+"""tap-klaviyo: settings, validation, shared resources and the stream list."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import re
+import sys
+import threading
+import typing as t
+from functools import cached_property
+from urllib.parse import urlsplit
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+
+from tap_klaviyo import timeutil
+from tap_klaviyo.ratelimit import RateLimiter, Tier
+from tap_klaviyo.streams import STREAMS
+
+# Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
+# Klaviyo's two-year support; 2026-10-15 replaces the campaigns API with a new shape.
+SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
+DEFAULT_REVISION = "2026-07-15"
+PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]{10,}$")
+
+
+class RequestStats:
+    """Requests and 429 answers per stream, for logs and the benchmark."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.throttled: collections.Counter[str] = collections.Counter()
+
+    def count(self, stream: str) -> None:
+        with self._lock:
+            self.requests[stream] += 1
+
+    def count_throttled(self, stream: str) -> None:
+        with self._lock:
+            self.throttled[stream] += 1
+
+
+class TapKlaviyo(Tap):
+    """Singer tap for Klaviyo."""
+
+    name = "tap-klaviyo"
+    message_writer_class = MsgSpecWriter
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_key",
+            th.StringType(nullable=False),
+            required=True,
+            secret=True,
+            title="API key",
+            description="A Klaviyo private API key (starts with `pk_`) with read scopes for the selected streams.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            title="Start date",
+            description="Read records from this ISO 8601 time on. Without it, the whole history is read.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://a.klaviyo.com",
+            title="API URL",
+            description="Base URL of the Klaviyo API (paths under /api/...). Point it at the bundled emulator to test offline.",
+        ),
+        th.Property(
+            "revision",
+            th.StringType,
+            default=DEFAULT_REVISION,
+            allowed_values=list(SUPPORTED_REVISIONS),
+            title="API revision",
+            description="The Klaviyo API revision sent in the `revision` header.",
+        ),
+        th.Property(
+            "lookback_minutes",
+            th.IntegerType,
+            default=180,
+            title="Lookback window (minutes)",
+            description=(
+                "Each incremental run re-reads this many minutes before its bookmark, to catch late data: events "
+                "written with a past time and attribution that lands up to 3 hours late. Records re-read this way "
+                "are emitted again (at-least-once); the primary keys make them idempotent in the target."
+            ),
+        ),
+        th.Property(
+            "max_workers",
+            th.IntegerType,
+            default=8,
+            title="Concurrent requests",
+            description=(
+                "Requests in flight per stream for the event and profile streams, which are read in time windows "
+                "and still emitted in order. 1 reads one page at a time."
+            ),
+        ),
+        th.Property(
+            "predictive_analytics",
+            th.BooleanType,
+            default=False,
+            title="Predictive analytics",
+            description=(
+                "Add `predictive_analytics` to profiles. Klaviyo then allows only 10 requests/s and 150/min on "
+                "profiles instead of 75/s and 750/min."
+            ),
+        ),
+        th.Property(
+            "request_timeout",
+            th.NumberType,
+            default=60,
+            title="Request timeout (seconds)",
+            description="Seconds to wait for a response before retrying the request.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=8,
+            title="Retries",
+            description="Retries of a request after a 429, a 5xx, a timeout or a dropped connection before the tap fails.",
+        ),
+        th.Property(
+            "backoff_base_seconds",
+            th.NumberType,
+            default=1.0,
+            title="Backoff base (seconds)",
+            description="Base of the exponential backoff between retries (full jitter, at most 60 s); 429s wait Retry-After instead.",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            title="User agent",
+            description="User-Agent header sent to Klaviyo.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.run_started_at = timeutil.utcnow().replace(microsecond=0)
+        self.request_stats = RequestStats()
+        self.legacy_metric_bookmarks: dict[str, str] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        self._limiters_lock = threading.Lock()
+        state = kwargs.get("state")
+        if isinstance(state, dict):
+            kwargs["state"] = self._migrate_state(state)
+        super().__init__(*args, **kwargs)
+        if kwargs.get("validate_config", True):
+            self._check_settings()
+
+    def _check_settings(self) -> None:
+        """Checks the JSON schema cannot express; each failure is one line naming the setting."""
+        errors = []
+        key = str(self.config.get("api_key") or "").strip()
+        if not key:
+            errors.append("api_key is empty: set a Klaviyo private API key (it starts with 'pk_').")
+        elif not PRIVATE_KEY.match(key):
+            hint = " It looks like a public key (site id), which cannot read data." if len(key) == 6 else ""
+            errors.append(f"api_key is not a Klaviyo private API key (expected 'pk_' and letters/digits).{hint}")
+        revision = self.config.get("revision", DEFAULT_REVISION)
+        if revision not in SUPPORTED_REVISIONS:
+            errors.append(f"revision {revision!r} is not supported; use one of {', '.join(SUPPORTED_REVISIONS)}.")
+        if start := self.config.get("start_date"):
+            try:
+                if timeutil.parse_datetime(start) > self.run_started_at:
+                    errors.append(f"start_date {start} is in the future.")
+            except ValueError:
+                errors.append(f"start_date {start!r} is not an ISO 8601 date-time.")
+        url = urlsplit(str(self.config.get("api_url", "")))
+        if url.scheme not in {"http", "https"} or not url.netloc:
+            errors.append(f"api_url {self.config.get('api_url')!r} is not an http(s) URL.")
+        for name, low in (("lookback_minutes", 0), ("max_workers", 1), ("max_retries", 0)):
+            if name in self.config and int(self.config[name]) < low:
+                errors.append(f"{name} must be at least {low}.")
+        if float(self.config.get("request_timeout", 60)) <= 0:
+            errors.append("request_timeout must be positive.")
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+
+    def _migrate_state(self, state: dict) -> dict:
+        """Take singer-io's `{"bookmarks": {"<metric_id>": {"since": ...}}}` entries as event bookmarks."""
+        bookmarks = state.get("bookmarks")
+        if not isinstance(bookmarks, dict):
+            return state
+        names = {stream.name for stream in STREAMS}
+        kept = {}
+        for key, value in bookmarks.items():
+            if key not in names and isinstance(value, dict) and isinstance(value.get("since"), str):
+                self.legacy_metric_bookmarks[key] = value["since"]
+            else:
+                kept[key] = value
+        return {**state, "bookmarks": kept}
+
+    def discover_streams(self) -> list:
+        return [stream_class(tap=self) for stream_class in STREAMS]
+
+    def rate_limiter(self, bucket: str, tier: Tier) -> RateLimiter:
+        """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""
+        with self._limiters_lock:
+            if bucket not in self._limiters:
+                self._limiters[bucket] = RateLimiter(tier)
+            return self._limiters[bucket]
+
+    @cached_property
+    def metrics(self) -> list[dict]:
+        """Every metric of the account (the API has no name filter; 200 per page)."""
+        stream = self.streams["metrics"]
+        return [record for page in stream.iter_pages(None, {}) for record in page]
+
+    def sync_all(self) -> None:
+        """Sync, and on failure emit the last good STATE before failing, so a rerun resumes."""
+        try:
+            super().sync_all()
+        except BaseException:
+            self._state_writer.write_state(self.state)
+            raise
+        stats = self.request_stats
+        self.logger.info(
+            "Sync finished: %d requests, %d throttled (429).",
+            sum(stats.requests.values()),
+            sum(stats.throttled.values()),
+        )
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the CLI; known failures end with one clear line and exit code 1, no traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except FatalAPIError as exc:
+            cls.logger.error("%s", " ".join(str(exc).split()))  # noqa: TRY400
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TapKlaviyo.cli()

@@ -1,0 +1,129 @@
+"""Concurrent reading of a replication range in time windows, emitted in replication-key order.
+
+The range [start, end) is cut into consecutive half-open windows. A bounded thread pool fetches
+a few windows ahead of the consumer; the consumer takes results strictly in window order, so the
+records come out sorted and the stream's STATE stays resumable. Window sizes follow the density
+seen so far: empty windows grow the next span, and a window that turns out denser than planned
+hands its unread remainder back as several smaller windows.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import math
+import threading
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+MIN_SPAN = dt.timedelta(seconds=1)
+GROWTH = 4
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval [start, end) of replication-key values."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass
+class WindowResult:
+    """What one fetch produced: its records, how far they reach, and any remainder to read."""
+
+    window: Window
+    records: list[dict]
+    covered_until: dt.datetime
+    remainder: list[Window] = field(default_factory=list)
+
+
+def split(start: dt.datetime, end: dt.datetime, parts: int) -> list[Window]:
+    """Cut [start, end) into `parts` consecutive windows of (nearly) equal length."""
+    parts = max(1, parts)
+    step = (end - start) / parts
+    bounds = [start + step * i for i in range(parts)] + [end]
+    return [Window(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def split_remainder(
+    window: Window, last_key: dt.datetime, records_read: int, target_records: int, max_parts: int
+) -> list[Window]:
+    """Windows for the unread part [last_key, end) of a window, sized from the density read so far.
+
+    The remainder starts at `last_key` inclusive: records sharing that key may straddle the cut,
+    and the stream's deduplication drops the ones already emitted. Returns [] when the records
+    read so far all share the window's start (a single instant cannot be split).
+    """
+    covered = (last_key - window.start).total_seconds()
+    if covered <= 0 or last_key >= window.end:
+        return []
+    remaining = (window.end - last_key).total_seconds()
+    expected = records_read * remaining / covered
+    parts = min(max_parts, max(1, math.ceil(expected / target_records)))
+    return split(last_key, window.end, parts)
+
+
+class WindowPlanner:
+    """Proposes consecutive windows over [start, end), sized to hold about `target_records`."""
+
+    def __init__(self, start: dt.datetime, end: dt.datetime, target_records: int, initial_parts: int) -> None:
+        self.cursor = start
+        self.end = end
+        self.target_records = target_records
+        self.max_span = max(end - start, MIN_SPAN)
+        self.span = max(self.max_span / max(1, initial_parts), MIN_SPAN)
+
+    @property
+    def done(self) -> bool:
+        return self.cursor >= self.end
+
+    def next_window(self) -> Window:
+        window = Window(self.cursor, min(self.cursor + self.span, self.end))
+        self.cursor = window.end
+        return window
+
+    def observe(self, result: WindowResult) -> None:
+        """Resize the next windows from the density of a finished fetch."""
+        seconds = (result.covered_until - result.window.start).total_seconds()
+        if not result.records or seconds <= 0:
+            self.span = min(self.span * GROWTH, self.max_span)
+            return
+        density = len(result.records) / seconds
+        wanted = dt.timedelta(seconds=self.target_records / density)
+        self.span = max(MIN_SPAN, min(wanted, self.span * GROWTH, self.max_span))
+
+
+def read_ordered(
+    planner: WindowPlanner,
+    fetch: t.Callable[[Window], WindowResult],
+    workers: int,
+    ahead: int,
+    cancelled: threading.Event,
+) -> t.Iterator[dict]:
+    """Fetch windows with `workers` threads, at most `ahead` in flight, and yield records in order.
+
+    `cancelled` is set when the consumer stops early or a fetch fails, so that workers give up
+    instead of finishing windows nobody will read.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="klaviyo-window")
+    pending: collections.deque[Future[WindowResult]] = collections.deque()
+    try:
+        while True:
+            while len(pending) < ahead and not planner.done:
+                pending.append(pool.submit(fetch, planner.next_window()))
+            if not pending:
+                return
+            result = pending.popleft().result()
+            planner.observe(result)
+            for window in reversed(result.remainder):
+                pending.appendleft(pool.submit(fetch, window))
+            yield from result.records
+    finally:
+        cancelled.set()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,96 @@
+"""A full sync of every stream against the emulator returns exactly the account's records."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from tap_klaviyo.streams import STREAMS
+from tests.conftest import run_tap
+from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys
+
+STREAM_NAMES = [stream.name for stream in STREAMS]
+
+
+@pytest.fixture
+def full_sync(config):
+    return run_tap(config)
+
+
+@pytest.mark.parametrize("stream", STREAM_NAMES)
+def test_full_sync_returns_exactly_the_accounts_records(full_sync, account, stream):
+    keys = record_keys(stream, full_sync.records.get(stream, []))
+    assert len(keys) == len(set(keys)), f"{stream} emitted a primary key twice"
+    assert set(keys) == expected_keys(account, stream)
+
+
+@pytest.mark.parametrize("stream", STREAM_NAMES)
+def test_every_record_validates_against_its_schema_with_formats(full_sync, stream):
+    schema = full_sync.schemas[stream]
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    records = full_sync.records.get(stream, [])
+    assert records, f"the tiny account should have {stream} records"
+    for record in records:
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(record)]
+        assert not errors, f"{stream} record {record.get('id')}: {errors[:3]}"
+
+
+def test_records_are_flat_with_relationship_ids_and_rfc3339_datetimes(full_sync, account):
+    event = full_sync.records["receive"][0]
+    assert {"id", "datetime", "timestamp", "event_properties", "uuid", "profile_id", "metric_id"} <= set(event)
+    assert "attributes" not in event and "links" not in event and "relationships" not in event
+    assert event["datetime"][10] == "T", "the API's space-separated datetime must be emitted as RFC 3339"
+    assert isinstance(event["event_properties"], dict)
+    raw = next(e for e in account.events(metric_id=event["metric_id"]) if e["id"] == event["id"])
+    assert raw["attributes"]["datetime"].replace(" ", "T") == event["datetime"]
+    assert raw["relationships"]["profile"]["data"]["id"] == event["profile_id"]
+
+
+def test_streams_emit_in_replication_key_order(full_sync):
+    for stream in ("profiles", "global_exclusions", "receive", "lists"):
+        values = [r[{"profiles": "updated", "lists": "updated", "global_exclusions": "suppression_timestamp"}.get(stream, "datetime")]
+                  for r in full_sync.records[stream]]
+        assert values == sorted(values), stream
+
+
+def test_click_ignores_a_same_named_metric_of_another_integration(full_sync, account):
+    other = [
+        m["id"]
+        for m in account.metrics()
+        if m["attributes"]["name"] == "Clicked Email" and m["attributes"]["integration"]["key"] != "klaviyo"
+    ]
+    assert other, "the account must carry a same-named custom metric"
+    metric_ids = {record["metric_id"] for record in full_sync.records["click"]}
+    assert metric_ids == set(klaviyo_metric_ids(account, "Clicked Email"))
+    assert not metric_ids & set(other)
+
+
+def test_unsubscribe_reads_both_metric_names(full_sync, account):
+    metric_ids = {record["metric_id"] for record in full_sync.records["unsubscribe"]}
+    assert metric_ids == set(klaviyo_metric_ids(account, *EVENT_STREAM_METRICS["unsubscribe"]))
+    assert len(metric_ids) == 2
+
+
+def test_global_exclusions_carry_all_five_reasons(full_sync):
+    records = full_sync.records["global_exclusions"]
+    reasons = {item["reason"] for record in records for item in record["suppression"]}
+    assert reasons == {"HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED"}
+    for record in records:
+        assert record["suppression_timestamp"] == max(i["timestamp"] for i in record["suppression"]).replace(" ", "T")
+        assert "email" in record and "phone_number" in record
+
+
+def test_campaigns_cover_every_channel_archived_or_not_with_messages(full_sync):
+    records = full_sync.records["campaigns"]
+    seen = {(record["channel"], record["archived"]) for record in records}
+    assert seen == {(c, a) for c in ("email", "sms", "mobile_push") for a in (True, False)}
+    assert all(record["campaign_messages"] for record in records)
+    assert all(message["id"] and "definition" in message for r in records for message in r["campaign_messages"])
+
+
+def test_list_members_are_read_a_page_of_full_profiles_at_a_time(emulator, config, account):
+    result = run_tap(config, streams=("list_members",))
+    member_requests = [r for r in emulator.requests if r.path.startswith("/api/lists/") and r.path.rstrip("/").endswith("/profiles")]
+    assert len(member_requests) < len(result.records["list_members"]) / 5
+    assert all(r.query.get("page[size]") == "100" for r in member_requests)
+    assert all(record.get("email") is not None or record.get("phone_number") is not None for record in result.records["list_members"])
