@@ -1,0 +1,779 @@
+"""A deterministic synthetic Klaviyo account: ground truth, queries and mutations.
+
+Everything derives from (seed, sizes). Profiles are stored as a few `array`
+columns and rendered on demand from hashes of their index; events live in
+events.EventStore. Small collections (metrics, lists, campaigns, ...) are
+plain Rows. Synthetic timestamps lie in 2024-01-01..2026-06-30 so incremental
+runs against the real clock are stable; mutations use `now()`.
+
+The account deliberately carries the quirks a tap must survive: space-separated
+event datetimes, microsecond campaign/suppression timestamps, equal event
+datetimes straddling page boundaries, two "Clicked Email" metrics, legacy
+"Unsubscribed" beside "Unsubscribed from Email Marketing", events of a metric
+/api/metrics does not list, suppressions newer than the profile's `updated`,
+all five suppression reasons, archived campaigns on every channel, profiles
+in several lists, an empty list, >200 metrics and more lists than one page.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from datetime import datetime
+from typing import Iterator
+
+import msgspec
+
+from .events import EventStore
+from .resources import (
+    DEFAULT_BASE_URL,
+    UTC,
+    Row,
+    base62,
+    crockford,
+    crockford_decode,
+    fmt_us,
+    mix,
+    relationship_links,
+    render_row,
+    to_us,
+    ulid,
+)
+
+PRESETS = {
+    "tiny": {"profiles": 300, "events": 3000},
+    "demo": {"profiles": 5_000, "events": 100_000},
+    "bench": {"profiles": 200_000, "events": 1_000_000},
+}
+T_START = 1704067200  # 2024-01-01T00:00:00Z
+T_END = 1782777600  # 2026-06-30T00:00:00Z
+SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
+CHANNELS = ("email", "sms", "mobile_push")
+
+INTEGRATIONS = {
+    "klaviyo": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo", "category": "Internal"},
+    "api": {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API", "category": "API"},
+    "shopify": {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify", "category": "eCommerce"},
+}
+# (name, integration, share of all events). "Clicked Email" twice, both unsubscribe names: real quirks.
+STANDARD_METRICS = (
+    ("Received Email", "klaviyo", 0.36),
+    ("Opened Email", "klaviyo", 0.18),
+    ("Clicked Email", "klaviyo", 0.06),
+    ("Bounced Email", "klaviyo", 0.015),
+    ("Dropped Email", "klaviyo", 0.01),
+    ("Marked Email as Spam", "klaviyo", 0.005),
+    ("Unsubscribed", "klaviyo", 0.01),
+    ("Unsubscribed from Email Marketing", "klaviyo", 0.01),
+    ("Subscribed to Email Marketing", "klaviyo", 0.005),
+    ("Subscribed to List", "klaviyo", 0.02),
+    ("Unsubscribed from List", "klaviyo", 0.005),
+    ("Clicked Email to Unsubscribe", "klaviyo", 0.002),
+    ("Updated Email Preferences", "klaviyo", 0.002),
+    ("Merged Profile", "klaviyo", 0.001),
+    ("Sent SMS", "klaviyo", 0.02),
+    ("Received SMS", "klaviyo", 0.02),
+    ("Clicked SMS", "klaviyo", 0.01),
+    ("Failed to Deliver SMS", "klaviyo", 0.002),
+    ("Subscribed to SMS Marketing", "klaviyo", 0.003),
+    ("Unsubscribed from SMS Marketing", "klaviyo", 0.003),
+    ("Clicked Email", "api", 0.01),
+    ("Viewed Product", "api", 0.08),
+    ("Active on Site", "api", 0.04),
+    ("Placed Order", "shopify", 0.04),
+    ("Ordered Product", "shopify", 0.03),
+    ("Started Checkout", "shopify", 0.03),
+    ("Fulfilled Order", "shopify", 0.01),
+)
+CUSTOM_METRICS = 200
+UNRESOLVED_SHARE = 0.005
+RECEIVED_TIES = (100, 200, 1000)  # page sizes whose boundaries equal-datetime groups must straddle
+
+FIRST_NAMES = ("Sarah", "James", "Maria", "Wei", "Aisha", "Lucas", "Emma", "Noah", "Olivia", "Mateo", "Yuki", "Priya", "Liam", "Chloe", "Omar", "Ana")
+LAST_NAMES = ("Mason", "Smith", "Garcia", "Chen", "Khan", "Silva", "Brown", "Kim", "Nguyen", "Rossi", "Tanaka", "Patel", "Murphy", "Dubois", "Haddad", "Costa")
+CITIES = (
+    ("New York", "NY", "United States", "10017", "America/New_York", 40.7128, -74.006),
+    ("Boston", "MA", "United States", "02110", "America/New_York", 42.3601, -71.0589),
+    ("Austin", "TX", "United States", "73301", "America/Chicago", 30.2672, -97.7431),
+    ("London", "England", "United Kingdom", "EC1A 1BB", "Europe/London", 51.5072, -0.1276),
+    ("Berlin", "Berlin", "Germany", "10115", "Europe/Berlin", 52.52, 13.405),
+    ("Sydney", "NSW", "Australia", "2000", "Australia/Sydney", -33.8688, 151.2093),
+)
+LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", None)
+PROFILE_ATTRIBUTES = (
+    "email", "phone_number", "external_id", "first_name", "last_name", "organization",
+    "locale", "title", "image", "location", "properties",
+)  # fmt: skip
+
+
+class Members:
+    """Members of a list or segment: parallel arrays ascending by (joined_group_at, profile index)."""
+
+    __slots__ = ("profile", "joined")
+
+    def __init__(self, pairs: list[tuple[int, int]] | None = None) -> None:
+        pairs = sorted(pairs or [], key=lambda p: (p[1], p[0]))
+        self.profile = array("l", (p for p, _ in pairs))
+        self.joined = array("q", (j for _, j in pairs))
+
+    def __len__(self) -> int:
+        return len(self.profile)
+
+    def key(self, j: int) -> tuple[int, int]:
+        return self.joined[j] * 1_000_000, self.profile[j]
+
+    def add(self, profile: int, joined: int) -> None:
+        """(Re-)join: a profile appears once, at its latest joined time."""
+        for j, p in enumerate(self.profile):
+            if p == profile:
+                del self.profile[j]
+                del self.joined[j]
+                break
+        pos = bisect_right(range(len(self)), (joined * 1_000_000, profile), key=self.key)
+        self.profile.insert(pos, profile)
+        self.joined.insert(pos, joined)
+
+
+class Account:
+    """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs."""
+
+    def __init__(self, seed: int, profiles: int, events: int) -> None:
+        self.seed = seed
+        self.lock = threading.RLock()
+        self.version = 0  # bumped on every profile mutation; invalidates cached sort orders
+        self._clock: datetime | None = None
+        self._rng = random.Random(seed)
+        self._orders: dict[str, tuple[int, array]] = {}
+        self._build_metrics()
+        self._build_profiles(profiles)
+        self._build_lists_and_segments()
+        self._build_campaigns()
+        self._build_small_collections()
+        self.events_store = EventStore(seed)
+        self._build_events(events)
+
+    @classmethod
+    def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None) -> "Account":
+        """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes."""
+        if size not in PRESETS:
+            raise ValueError(f"unknown size {size!r}; choose one of {sorted(PRESETS)}")
+        preset = PRESETS[size]
+        return cls(
+            seed,
+            preset["profiles"] if profiles is None else profiles,
+            preset["events"] if events is None else events,
+        )
+
+    # ----------------------------------------------------------------- clock
+    def now(self) -> datetime:
+        """The emulator's clock: real UTC time unless set_clock() pinned it."""
+        return self._clock or datetime.now(UTC)
+
+    def set_clock(self, dt: datetime | None) -> None:
+        """Pin the clock (naive means UTC) or return to real time with None."""
+        self._clock = dt if dt is None or dt.tzinfo else dt.replace(tzinfo=UTC)
+
+    def now_us(self) -> int:
+        return to_us(self.now())
+
+    # --------------------------------------------------------------- metrics
+    def _short_id(self, salt: int, taken: set) -> str:
+        n = 0
+        while True:
+            candidate = base62(mix(self.seed, salt, n), 6)
+            if candidate not in taken:
+                taken.add(candidate)
+                return candidate
+            n += 1
+
+    def _build_metrics(self) -> None:
+        self._ids: set[str] = set()
+        self.metric_rows: list[Row] = []
+        self.metric_share: dict[str, float] = {}
+        specs = list(STANDARD_METRICS) + [(f"Custom Metric {i:03d}", "api", 0.0) for i in range(1, CUSTOM_METRICS + 1)]
+        for i, (name, integration, share) in enumerate(specs):
+            mid = self._short_id(1000 + i, self._ids)
+            created = (T_START - 86400 * 400 + i * 3600) * 1_000_000
+            attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(created), "integration": dict(INTEGRATIONS[integration])}
+            self.metric_rows.append(
+                Row(mid, attrs, {"id": mid, "integration.name": INTEGRATIONS[integration]["name"], "integration.category": INTEGRATIONS[integration]["category"]})
+            )
+            self.metric_share[mid] = share
+        self.unresolved_metric_id = self._short_id(999, self._ids)
+        custom_share = (1.0 - sum(s for _, _, s in STANDARD_METRICS) - UNRESOLVED_SHARE) / CUSTOM_METRICS
+        for row in self.metric_rows[len(STANDARD_METRICS) :]:
+            self.metric_share[row.id] = custom_share
+        self.metric_share[self.unresolved_metric_id] = UNRESOLVED_SHARE
+        self.metric_rows.sort(key=lambda r: r.id)
+        self.metric_by_id = {r.id: r for r in self.metric_rows}
+
+    def metrics(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """Metric resources as GET /api/metrics renders them (unresolvable metrics excluded)."""
+        return [render_row(r, "metric", "metrics", base_url, ("flow-triggers",)) for r in self.metric_rows]
+
+    def metric_ids(self, name: str, integration_key: str = "klaviyo") -> list[str]:
+        """Ids of metrics with this name from this integration (names are not unique across integrations)."""
+        return [r.id for r in self.metric_rows if r.attrs["name"] == name and r.attrs["integration"]["key"] == integration_key]
+
+    # -------------------------------------------------------------- profiles
+    def _build_profiles(self, n: int) -> None:
+        self.n_generated = n
+        step = max(1, (T_END - 45 * 86400 - T_START) // max(n, 1))
+        self._p_created = array("q", (T_START + i * step + mix(self.seed, i, 1) % step for i in range(n)))
+        upd_end = T_END - 31 * 86400
+        self._p_updated = array("q")
+        for i, created in enumerate(self._p_created):
+            h = mix(self.seed, i, 2)
+            self._p_updated.append(created if h % 4 == 0 else created + h % max(1, upd_end - created))
+        self._p_attrs: dict[int, dict] = {}  # overrides from mutations; full attributes for added profiles
+        self._p_supp: dict[int, list[tuple[str, int]]] = {}
+        self._p_list_supp: dict[int, list[tuple[str, str, int]]] = {}
+        for i in range(n):
+            if i % 7 != 3:
+                continue
+            k = i // 7
+            h = mix(self.seed, i, 3)
+            created_us, updated_us = self._p_created[i] * 1_000_000, self._p_updated[i] * 1_000_000
+            if k % 2 == 0 or updated_us == created_us:  # quirk: suppression newer than `updated`
+                ts = updated_us + 1_000_000 + h % (30 * 86400 * 1_000_000)
+            else:
+                ts = created_us + h % (updated_us - created_us)
+            self._p_supp[i] = [(SUPPRESSION_REASONS[k % 5], ts)]
+
+    def _profile_count(self) -> int:
+        return len(self._p_created)
+
+    def profile_id(self, idx: int) -> str:
+        """ULID-like id: creation-time prefix, hashed middle, index-encoding tail (so lookup needs no table)."""
+        ms = self._p_created[idx] * 1000 + idx % 1000
+        return ulid(ms, (mix(self.seed, idx, 4) & ((1 << 50) - 1)) << 30 | idx)
+
+    def profile_index(self, profile_id: str) -> int | None:
+        """Index of a profile id, or None when the id is not one of this account's."""
+        if len(profile_id) != 26:
+            return None
+        try:
+            idx = crockford_decode(profile_id[20:])
+        except ValueError:
+            return None
+        if idx < self._profile_count() and self.profile_id(idx) == profile_id:
+            return idx
+        return None
+
+    def profile_attr(self, idx: int, name: str):
+        """One (unrendered) profile attribute, cheaply: used by filters over many profiles."""
+        over = self._p_attrs.get(idx)
+        if over is not None and name in over:
+            return over[name]
+        if idx >= self.n_generated:
+            return None
+        h = mix(self.seed, idx, 5)
+        first, last = FIRST_NAMES[h % 16], LAST_NAMES[(h >> 4) % 16]
+        if name == "email":
+            return f"{first.lower()}.{last.lower()}{idx}@example.com"
+        if name == "phone_number":
+            return None if h % 3 == 0 else "+1555%07d" % idx
+        if name == "external_id":
+            return f"ext-{idx:07d}" if h % 5 == 0 else None
+        if name == "first_name":
+            return first
+        if name == "last_name":
+            return last
+        raise KeyError(name)
+
+    def _profile_base(self, idx: int) -> dict:
+        h = mix(self.seed, idx, 5)
+        city = CITIES[(h >> 8) % len(CITIES)]
+        return {
+            "email": self.profile_attr(idx, "email"),
+            "phone_number": self.profile_attr(idx, "phone_number"),
+            "external_id": self.profile_attr(idx, "external_id"),
+            "first_name": FIRST_NAMES[h % 16],
+            "last_name": LAST_NAMES[(h >> 4) % 16],
+            "organization": "Example Corporation" if h % 6 == 0 else None,
+            "locale": LOCALES[(h >> 12) % len(LOCALES)],
+            "title": "Regional Manager" if h % 9 == 0 else None,
+            "image": None,
+            "location": {
+                "address1": f"{1 + (h >> 16) % 400} Main St",
+                "address2": None,
+                "city": city[0],
+                "country": city[2],
+                "latitude": city[5],
+                "longitude": city[6],
+                "region": city[1],
+                "zip": city[3],
+                "timezone": city[4],
+                "ip": "203.0.113.%d" % ((h >> 24) % 250 + 1),
+            },
+            "properties": {"loyalty_tier": ("bronze", "silver", "gold")[(h >> 28) % 3], "signup_source": "emulator"},
+        }
+
+    def profile_attributes(self, idx: int) -> dict:
+        """Rendered `attributes` of a profile (without additional fields)."""
+        if idx < self.n_generated:
+            attrs = self._profile_base(idx)
+        else:
+            attrs = dict.fromkeys(PROFILE_ATTRIBUTES)
+        attrs.update(self._p_attrs.get(idx, {}))
+        created, updated = self._p_created[idx], self._p_updated[idx]
+        attrs["created"] = fmt_us(created * 1_000_000)
+        attrs["updated"] = fmt_us(updated * 1_000_000)
+        has_events = mix(self.seed, idx, 6) % 3 != 0
+        attrs["last_event_date"] = fmt_us((created + (updated - created) // 2) * 1_000_000) if has_events else None
+        return attrs
+
+    def suppressions(self, idx: int) -> list[tuple[str, int]]:
+        return self._p_supp.get(idx, [])
+
+    def suppression_ts(self, idx: int) -> int | None:
+        """Latest global suppression timestamp (µs) of a profile, the value Klaviyo filters and sorts on."""
+        supp = self._p_supp.get(idx)
+        return max(ts for _, ts in supp) if supp else None
+
+    def list_suppression_ts(self, idx: int) -> int | None:
+        supp = self._p_list_supp.get(idx)
+        return max(ts for _, _, ts in supp) if supp else None
+
+    def subscriptions(self, idx: int) -> dict:
+        """`subscriptions` additional field; consent follows the suppression state."""
+        h = mix(self.seed, idx, 8)
+        supp = self._p_supp.get(idx, [])
+        created = fmt_us(self._p_created[idx] * 1_000_000)
+        if any(reason == "UNSUBSCRIBE" for reason, _ in supp):
+            consent = "UNSUBSCRIBED"
+        else:
+            consent = ("SUBSCRIBED", "SUBSCRIBED", "NEVER_SUBSCRIBED")[h % 3]
+        consent_ts = max((ts for _, ts in supp), default=None)
+        has_phone = self.profile_attr(idx, "phone_number") is not None
+        sms_consent = ("SUBSCRIBED" if h % 4 == 0 else "NEVER_SUBSCRIBED") if has_phone else "NEVER_SUBSCRIBED"
+        return {
+            "email": {
+                "marketing": {
+                    "can_receive_email_marketing": not supp and consent == "SUBSCRIBED",
+                    "consent": consent,
+                    "consent_timestamp": fmt_us(consent_ts, micro=True) if consent_ts else (created if consent == "SUBSCRIBED" else None),
+                    "last_updated": fmt_us(consent_ts, micro=True) if consent_ts else created,
+                    "method": "PREFERENCE_PAGE" if consent == "UNSUBSCRIBED" else ("FORM" if consent == "SUBSCRIBED" else None),
+                    "method_detail": "",
+                    "custom_method_detail": None,
+                    "double_optin": None,
+                    "suppression": [{"reason": r, "timestamp": fmt_us(ts, micro=True)} for r, ts in supp],
+                    "list_suppressions": [
+                        {"list_id": lid, "reason": r, "timestamp": fmt_us(ts, micro=True)} for lid, r, ts in self._p_list_supp.get(idx, [])
+                    ],
+                }
+            },
+            "sms": {
+                "marketing": {
+                    "can_receive_sms_marketing": sms_consent == "SUBSCRIBED",
+                    "consent": sms_consent,
+                    "consent_timestamp": created if sms_consent == "SUBSCRIBED" else None,
+                    "method": "TEXT" if sms_consent == "SUBSCRIBED" else None,
+                    "method_detail": "",
+                    "last_updated": created if sms_consent == "SUBSCRIBED" else None,
+                },
+                "transactional": None,
+            },
+            "mobile_push": None,
+        }
+
+    def predictive_analytics(self, idx: int) -> dict:
+        h = mix(self.seed, idx, 9)
+        orders = h % 7
+        aov = round(20 + (h >> 8) % 18000 / 100, 2)
+        return {
+            "historic_clv": round(orders * aov, 2),
+            "predicted_clv": round((h >> 20) % 30000 / 100, 2),
+            "total_clv": round(orders * aov + (h >> 20) % 30000 / 100, 2),
+            "historic_number_of_orders": orders,
+            "predicted_number_of_orders": round((h >> 32) % 500 / 100, 2),
+            "average_days_between_orders": (h >> 40) % 120 if orders > 1 else None,
+            "average_order_value": aov if orders else 0.0,
+            "churn_probability": round((h >> 48) % 100 / 100, 2),
+            "expected_date_of_next_order": fmt_us((T_END + (h >> 24) % (90 * 86400)) * 1_000_000) if orders else None,
+            "ranked_channel_affinity": ["EMAIL", "SMS", "PUSH"][: 1 + h % 3],
+        }
+
+    def render_profile(self, idx: int, base: str, additional: tuple[str, ...] = (), extra: dict | None = None) -> dict:
+        """A profile resource; `additional` may hold "subscriptions"/"predictive_analytics"."""
+        pid = self.profile_id(idx)
+        attrs = self.profile_attributes(idx)
+        if extra:
+            attrs.update(extra)
+        if "subscriptions" in additional:
+            attrs["subscriptions"] = self.subscriptions(idx)
+        if "predictive_analytics" in additional:
+            attrs["predictive_analytics"] = self.predictive_analytics(idx)
+        return {
+            "type": "profile",
+            "id": pid,
+            "attributes": attrs,
+            "relationships": {
+                name: {"links": relationship_links(base, "profiles", pid, name)} for name in ("lists", "segments", "push-tokens", "conversations")
+            },
+            "links": {"self": f"{base}/api/profiles/{pid}/"},
+        }
+
+    def profile_order(self, field: str) -> tuple[array, callable]:
+        """Profile indexes ascending by (field value, index), cached until the next profile mutation."""
+        keyfn = self.profile_sort_key(field)
+        cached = self._orders.get(field)
+        if cached is None or cached[0] != self.version:
+            if field == "id":
+                order = array("l", range(self._profile_count()))
+            else:
+                candidates = range(self._profile_count())
+                if field.startswith("subscriptions."):  # only profiles with a suppression take part
+                    source = self._p_supp if ".suppression." in field else self._p_list_supp
+                    candidates = list(source)
+                order = array("l", sorted(candidates, key=keyfn))
+            cached = self._orders[field] = (self.version, order)
+        return cached[1], keyfn
+
+    def profile_sort_key(self, field: str):
+        created, updated = self._p_created, self._p_updated
+        if field == "id":
+            return lambda i: (i, i)
+        if field == "created":
+            return lambda i: (created[i] * 1_000_000, i)
+        if field == "updated":
+            return lambda i: (updated[i] * 1_000_000, i)
+        if field == "email":
+            return lambda i: (self.profile_attr(i, "email") or "", i)
+        if field == "subscriptions.email.marketing.suppression.timestamp":
+            return lambda i: (self.suppression_ts(i) or -1, i)
+        if field == "subscriptions.email.marketing.list_suppressions.timestamp":
+            return lambda i: (self.list_suppression_ts(i) or -1, i)
+        raise KeyError(field)
+
+    def profiles(self, base_url: str = DEFAULT_BASE_URL) -> Iterator[dict]:
+        """Every profile resource (id order) including attributes.subscriptions."""
+        for idx in range(self._profile_count()):
+            with self.lock:
+                yield self.render_profile(idx, base_url, ("subscriptions",))
+
+    def _require_profile(self, profile_id: str) -> int:
+        idx = self.profile_index(profile_id)
+        if idx is None:
+            raise KeyError(f"unknown profile {profile_id!r}")
+        return idx
+
+    def add_profile(self, **attributes) -> str:
+        """Create a profile now(); attributes are profile attribute names (email, first_name, properties, ...)."""
+        _check_attributes(attributes, PROFILE_ATTRIBUTES)
+        with self.lock:
+            now = int(self.now().timestamp())
+            idx = self._profile_count()
+            self._p_created.append(now)
+            self._p_updated.append(now)
+            self._p_attrs[idx] = dict(attributes)
+            self.version += 1
+            return self.profile_id(idx)
+
+    def update_profile(self, profile_id: str, **attributes) -> None:
+        """Change attributes and bump `updated` to now(), as a real profile write does."""
+        _check_attributes(attributes, PROFILE_ATTRIBUTES)
+        with self.lock:
+            idx = self._require_profile(profile_id)
+            self._p_attrs.setdefault(idx, {}).update(attributes)
+            self._p_updated[idx] = int(self.now().timestamp())
+            self.version += 1
+
+    def suppress_profile(self, profile_id: str, reason: str, timestamp: datetime | str | None = None) -> None:
+        """Add a global email suppression; like the real API this does NOT bump the profile's `updated`."""
+        if reason not in SUPPRESSION_REASONS:
+            raise ValueError(f"reason must be one of {SUPPRESSION_REASONS}")
+        with self.lock:
+            idx = self._require_profile(profile_id)
+            ts = to_us(timestamp) if timestamp is not None else self.now_us()
+            self._p_supp.setdefault(idx, []).append((reason, ts))
+            self.version += 1
+
+    # ----------------------------------------------------- lists & segments
+    def _sample_members(self, salt: int, fraction: float) -> list[tuple[int, int]]:
+        n = self._profile_count()
+        rng = random.Random(mix(self.seed, salt))
+        chosen = rng.sample(range(n), int(n * fraction)) if n else []
+        out = []
+        for i in chosen:
+            created = self._p_created[i]
+            out.append((i, created + mix(self.seed, i, salt) % max(1, T_END - created)))
+        return out
+
+    def _build_lists_and_segments(self) -> None:
+        names = ["Newsletter", "VIP Customers", "Preview List", "Black Friday 2025", "Winback", "Product Launch",
+                 "Webinar Signups", "SMS Subscribers", "Event Attendees", "Beta Testers", "Wholesale", "Holiday 2025", "Empty List"]  # fmt: skip
+        fractions = [0.55, 0.12, 0.05, 0.2, 0.1, 0.08, 0.04, 0.15, 0.03, 0.02, 0.01, 0.06, 0.0]
+        self.list_rows: list[Row] = []
+        self.members: dict[str, Members] = {}
+        for i, (name, fraction) in enumerate(zip(names, fractions)):
+            lid = self._short_id(2000 + i, self._ids)
+            created = (T_START + i * 5 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 21) % (400 * 86400) * 1_000_000
+            attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(updated), "opt_in_process": "double_opt_in" if i % 3 == 0 else "single_opt_in"}
+            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": created, "updated": updated}))
+            self.members[lid] = Members(self._sample_members(3000 + i, fraction))
+        first_list = self.list_rows[0].id
+        for i in range(5, self.n_generated, 11):  # list-level suppressions on the newsletter
+            h = mix(self.seed, i, 22)
+            self._p_list_supp[i] = [(first_list, ("UNSUBSCRIBE", "USER_SUPPRESSED")[h % 2], (T_START + h % (T_END - T_START)) * 1_000_000 + h % 999_999)]
+        self.segment_rows: list[Row] = []
+        seg_names = ["Engaged 30 Days", "Engaged 90 Days", "Repeat Buyers", "Lapsed Customers", "High CLV", "Never Opened",
+                     "Recent Signups", "Bounced Addresses", "SMS Engaged", "Churn Risk", "Big Spenders", "Empty Segment"]  # fmt: skip
+        for i, name in enumerate(seg_names):
+            sid = self._short_id(4000 + i, self._ids)
+            created = (T_START + i * 7 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 23) % (300 * 86400) * 1_000_000
+            attrs = {
+                "name": name,
+                "definition": {"condition_groups": [{"conditions": [{"type": "profile-metric", "metric_id": self.metric_rows[i].id, "measurement": "count", "measurement_filter": {"type": "numeric", "operator": "greater-than", "value": 0}, "timeframe_filter": {"type": "date", "operator": "in-the-last", "unit": "day", "quantity": 30}, "metric_filters": None}]}]},
+                "created": fmt_us(created),
+                "updated": fmt_us(updated),
+                "is_active": i != 3,
+                "is_processing": False,
+                "is_starred": i % 4 == 0,
+            }
+            keys = {"id": sid, "name": name, "created": created, "updated": updated, "is_active": attrs["is_active"], "is_starred": attrs["is_starred"]}
+            self.segment_rows.append(Row(sid, attrs, keys))
+            self.members[sid] = Members(self._sample_members(5000 + i, 0.0 if name == "Empty Segment" else 0.03 * (1 + i % 5)))
+
+    def lists(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """List resources as GET /api/lists renders them."""
+        return [render_row(r, "list", "lists", base_url, ("profiles", "tags", "flow-triggers")) for r in self.list_rows]
+
+    def list_member_ids(self, list_id: str) -> list[tuple[str, str]]:
+        """(profile id, joined_group_at) of a list's members, ascending by joined_group_at."""
+        with self.lock:
+            m = self.members[list_id]
+            return [(self.profile_id(p), fmt_us(j * 1_000_000)) for p, j in zip(m.profile, m.joined)]
+
+    def add_list(self, name: str) -> str:
+        """Create an empty list now()."""
+        with self.lock:
+            lid = self._short_id(6000 + len(self.list_rows), self._ids)
+            now = self.now_us() // 1_000_000 * 1_000_000
+            attrs = {"name": name, "created": fmt_us(now), "updated": fmt_us(now), "opt_in_process": "single_opt_in"}
+            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": now, "updated": now}))
+            self.members[lid] = Members()
+            return lid
+
+    def add_list_member(self, list_id: str, profile_id: str, joined_at: datetime | str | None = None) -> None:
+        """Add a profile to a list; like the real API the list's `updated` does not move."""
+        with self.lock:
+            if list_id not in self.members or not any(r.id == list_id for r in self.list_rows):
+                raise KeyError(f"unknown list {list_id!r}")
+            idx = self._require_profile(profile_id)
+            joined = (to_us(joined_at) if joined_at is not None else self.now_us()) // 1_000_000
+            self.members[list_id].add(idx, joined)
+
+    # ------------------------------------------------------------ campaigns
+    def _build_campaigns(self) -> None:
+        per_channel = max(6, self._profile_count() // 2000)
+        statuses = ("Sent", "Sent", "Draft", "Scheduled", "Cancelled", "Sent")
+        self.campaign_rows: list[Row] = []
+        self.campaign_messages: dict[str, list[Row]] = {}
+        for c, channel in enumerate(CHANNELS):
+            for k in range(per_channel):
+                n = c * per_channel + k
+                h = mix(self.seed, n, 31)
+                created = (T_START + h % (T_END - T_START - 40 * 86400)) * 1_000_000 + h % 999_983
+                cid = ulid(created // 1000, mix(self.seed, n, 32))
+                status = statuses[k % len(statuses)]
+                archived = k % 3 == 1  # archived campaigns on every channel
+                scheduled = None if status == "Draft" else created + (86400 + h % (5 * 86400)) * 1_000_000 + (h >> 7) % 999_983
+                updated = (scheduled or created) + (h >> 11) % (3 * 86400 * 1_000_000)
+                send_time = None if scheduled is None else scheduled // 1_000_000 * 1_000_000
+                label = {"email": "Email", "sms": "SMS", "mobile_push": "Push"}[channel]
+                name = f"{label} Campaign {k + 1:03d}"
+                attrs = {
+                    "name": name,
+                    "status": status,
+                    "archived": archived,
+                    "audiences": {"included": [self.list_rows[k % 12].id], "excluded": []},
+                    "send_options": {"use_smart_sending": k % 2 == 0},
+                    "tracking_options": None if channel == "mobile_push" else self._tracking(channel),
+                    "send_strategy": {"method": "static", "datetime": fmt_us(send_time) if send_time else fmt_us(created), "options": {"is_local": False}},
+                    "created_at": fmt_us(created, micro=True),
+                    "scheduled_at": fmt_us(scheduled, micro=True),
+                    "updated_at": fmt_us(updated, micro=True),
+                    "send_time": fmt_us(send_time),
+                }
+                keys = {"id": cid, "name": name, "status": status, "archived": archived, "messages.channel": channel,
+                        "created_at": created, "scheduled_at": scheduled, "updated_at": updated}  # fmt: skip
+                self.campaign_rows.append(Row(cid, attrs, keys, {"channel": channel}))
+                mid = ulid(created // 1000 + 1, mix(self.seed, n, 33))
+                msg_attrs = {
+                    "definition": self._message_definition(channel, name, k),
+                    "send_times": [{"datetime": fmt_us(send_time), "is_local": False}] if send_time else [],
+                    "created_at": fmt_us(created // 1_000_000 * 1_000_000 + 1_000_000),
+                    "updated_at": fmt_us(updated // 1_000_000 * 1_000_000),
+                }
+                self.campaign_messages[cid] = [Row(mid, msg_attrs, {"id": mid}, {"campaign": cid})]
+
+    @staticmethod
+    def _tracking(channel: str) -> dict:
+        if channel == "sms":
+            return {"add_tracking_params": False, "custom_tracking_params": None}
+        return {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True}
+
+    @staticmethod
+    def _message_definition(channel: str, name: str, k: int) -> dict:
+        if channel == "email":
+            return {
+                "channel": "email",
+                "label": name,
+                "content": {"subject": f"Our news #{k + 1}", "preview_text": "", "from_email": "hello@example.com", "from_label": "Example Store",
+                            "reply_to_email": None, "cc_email": None, "bcc_email": None},  # fmt: skip
+            }
+        if channel == "sms":
+            return {"channel": "sms", "content": {"body": f"Sale {k + 1}: 20% off today. Reply STOP to opt out."},
+                    "render_options": {"shorten_links": True, "add_org_prefix": True, "add_info_link": True, "add_opt_out_language": False}}  # fmt: skip
+        return {"channel": "mobile_push", "notification_type": "standard", "content": {"title": name, "body": f"Open the app for offer {k + 1}", "sound": False, "badge": False},
+                "kv_pairs": None, "options": {"on_open": "open_app"}}  # fmt: skip
+
+    def campaigns(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """Campaign resources of every channel, archived included."""
+        with self.lock:
+            return [render_row(r, "campaign", "campaigns", base_url, ("campaign-messages", "tags")) for r in self.campaign_rows]
+
+    def campaign_message_resources(self, campaign_id: str | None = None, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """campaign-message resources (as `included` renders them), of one campaign or all."""
+        with self.lock:
+            ids = [campaign_id] if campaign_id else [r.id for r in self.campaign_rows]
+            return [self.render_message(m, base_url) for cid in ids for m in self.campaign_messages[cid]]
+
+    def render_message(self, msg: Row, base: str) -> dict:
+        out = render_row(msg, "campaign-message", "campaign-messages", base, ("campaign", "template", "image"))
+        out["relationships"]["campaign"] = {"data": {"type": "campaign", "id": msg.extra["campaign"]}, **out["relationships"]["campaign"]}
+        return out
+
+    def update_campaign(self, campaign_id: str, **attributes) -> None:
+        """Change campaign attributes (datetimes as datetime or ISO text) and bump updated_at to now()."""
+        with self.lock:
+            row = next((r for r in self.campaign_rows if r.id == campaign_id), None)
+            if row is None:
+                raise KeyError(f"unknown campaign {campaign_id!r}")
+            for name, value in attributes.items():
+                if name not in row.attrs or name in ("created_at", "updated_at"):
+                    raise KeyError(f"campaign attribute {name!r} cannot be updated")
+                if name == "scheduled_at":
+                    us = to_us(value)
+                    row.keys[name], row.attrs[name] = us, fmt_us(us, micro=True)
+                else:
+                    row.attrs[name] = value
+                    if name in row.keys:
+                        row.keys[name] = value
+            now = self.now_us()
+            row.keys["updated_at"], row.attrs["updated_at"] = now, fmt_us(now, micro=True)
+
+    # ---------------------------------------- flows, templates, tags, catalog
+    def _build_small_collections(self) -> None:
+        self.flow_rows, self.template_rows, self.tag_rows, self.catalog_rows = [], [], [], []
+        triggers = ("Metric", "Added to List", "Date Based", "Price Drop", "Low Inventory", "Unconfigured")
+        for i, name in enumerate(("Welcome Series", "Abandoned Cart", "Browse Abandonment", "Post-Purchase", "Winback", "Birthday", "Price Drop Alert", "Sunset Unengaged")):
+            created = (T_START + i * 11 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 41) % (200 * 86400) * 1_000_000
+            attrs = {"name": name, "status": ("live", "manual", "draft")[i % 3], "archived": i == 7, "created": fmt_us(created), "updated": fmt_us(updated), "trigger_type": triggers[i % 6]}
+            fid = base62(mix(self.seed, i, 42), 6)
+            self.flow_rows.append(Row(fid, attrs, {"id": fid, "created": created, "updated": updated, **{k: attrs[k] for k in ("name", "status", "archived", "trigger_type")}}))
+        for i in range(12):
+            created = (T_START + i * 9 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 43) % (100 * 86400) * 1_000_000
+            tid = base62(mix(self.seed, i, 44), 6)
+            name = f"Template {i + 1:02d}"
+            attrs = {"name": name, "editor_type": ("CODE", "SYSTEM_DRAGGABLE", "USER_DRAGGABLE")[i % 3], "html": f"<html><body><h1>{name}</h1></body></html>",
+                     "text": f"{name}", "amp": None, "created": fmt_us(created), "updated": fmt_us(updated)}  # fmt: skip
+            definition = {"id": tid, "template_id": tid, "body": {"id": "body", "properties": {}, "sections": [], "styles": {}}, "styles": []} if i % 3 == 1 else None
+            self.template_rows.append(Row(tid, attrs, {"id": tid, "name": name, "created": created, "updated": updated}, {"definition": definition}))
+        self.tag_groups = [{"id": "1", "name": "Default", "exclusive": False, "default": True}, {"id": "2", "name": "Seasons", "exclusive": True, "default": False}]
+        for i, name in enumerate(("Promotions", "Newsletter", "Holiday", "Summer", "Winter", "Transactional")):
+            tag_id = "%08x-%04x-%04x-%04x-%012x" % tuple(mix(self.seed, i, 45 + k) & mask for k, mask in enumerate((0xFFFFFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFFFFFF)))
+            self.tag_rows.append(Row(tag_id, {"name": name}, {"id": tag_id, "name": name}, {"group": "2" if name in ("Summer", "Winter") else "1"}))
+        for i in range(120):
+            created = (T_START + i * 3 * 86400) * 1_000_000
+            item_id = f"$custom:::$default:::SKU-{i + 1:04d}"
+            attrs = {
+                "external_id": f"SKU-{i + 1:04d}", "title": f"Product {i + 1}", "description": f"Description of product {i + 1}",
+                "price": round(5 + mix(self.seed, i, 51) % 20000 / 100, 2), "url": f"https://shop.example.com/p/{i + 1}",
+                "image_full_url": f"https://shop.example.com/img/{i + 1}.jpg", "image_thumbnail_url": f"https://shop.example.com/img/{i + 1}_t.jpg",
+                "images": [f"https://shop.example.com/img/{i + 1}.jpg"], "custom_metadata": {"color": ("red", "blue", "green")[i % 3]},
+                "published": i % 10 != 0, "created": fmt_us(created), "updated": fmt_us(created + 86400 * 1_000_000),
+            }  # fmt: skip
+            keys = {"id": item_id, "ids": item_id, "created": created, "title": attrs["title"], "published": attrs["published"], "category.id": f"$custom:::$default:::CAT-{i % 4}"}
+            self.catalog_rows.append(Row(item_id, attrs, keys))
+
+    # ---------------------------------------------------------------- events
+    def _build_events(self, total: int) -> None:
+        rng = self._rng
+        n_profiles = self._profile_count()
+        step = max(1, (T_END - 45 * 86400 - T_START) // max(n_profiles, 1))
+        shares = list(self.metric_share.items())
+        counts = [int(total * share) for _, share in shares]
+        counts[0] += total - sum(counts)  # Received Email absorbs rounding
+        for (mid, _), count in zip(shares, counts):
+            span = T_END - T_START
+            ts = sorted(T_START + int(rng.random() * span) for _ in range(count))
+            if mid == self.metric_ids("Received Email")[0]:
+                for boundary in RECEIVED_TIES:  # equal datetimes straddling page boundaries
+                    if len(ts) > boundary + 3:
+                        for p in range(boundary - 2, boundary + 3):
+                            ts[p] = ts[boundary - 2]
+            profiles = [min(n_profiles - 1, int(rng.random() * max(1, (t - T_START) // step))) for t in ts] if n_profiles else [0] * count
+            self.events_store.extend_sorted(mid, ts, profiles)
+            self.events_store.properties[mid] = self._property_pool(mid)
+
+    def _property_pool(self, metric_id: str) -> list[str]:
+        row = self.metric_by_id.get(metric_id)
+        name = row.attrs["name"] if row else "Unknown"
+        pool = []
+        emails = [r for r in self.campaign_rows if r.extra["channel"] == "email"]
+        for k in range(8):
+            if "Email" in name or name == "Unsubscribed":
+                camp = emails[k % len(emails)]
+                props = {"$message": self.campaign_messages[camp.id][0].id, "Campaign Name": camp.attrs["name"], "Subject": f"Our news #{k + 1}", "Email Domain": "example.com"}
+                if name == "Bounced Email":
+                    props["Bounce Type"] = ("hard", "soft")[k % 2]
+                if name == "Clicked Email":
+                    props["URL"] = f"https://shop.example.com/p/{k + 1}"
+            elif "SMS" in name:
+                props = {"$message": f"sms-{k}", "Message Body": "Sale today"}
+            elif name in ("Placed Order", "Ordered Product", "Started Checkout", "Fulfilled Order", "Viewed Product"):
+                props = {"$value": round(10 + k * 7.25, 2), "ProductName": f"Product {k + 1}", "Categories": ["Shoes"], "$currency_code": "USD"}
+            else:
+                props = {"source": "emulator", "variant": k}
+            pool.append(msgspec.json.encode(props).decode()[:-1])
+        return pool
+
+    def all_event_metric_ids(self) -> list[str]:
+        """Every metric id that has events, including the unresolvable one."""
+        return list(self.events_store.by_metric)
+
+    def events(self, metric_id: str | None = None, base_url: str = DEFAULT_BASE_URL) -> Iterator[dict]:
+        """Event resources (ascending datetime) as GET /api/events renders them, of one metric or all."""
+        with self.lock:
+            ids = [metric_id] if metric_id else self.all_event_metric_ids()
+            rows = list(self.events_store.iter_sorted(ids))
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            with self.lock:
+                text = self.events_store.render(chunk, base_url, self.profile_id)
+            yield from msgspec.json.decode("[" + text + "]")
+
+    def add_event(self, metric_id: str, profile_id: str, dt: datetime | str, properties: dict | None = None) -> str:
+        """Record an event at `dt` (may be in the past: a late-arriving event) and return its id."""
+        with self.lock:
+            idx = self._require_profile(profile_id)
+            serial = self.events_store.add(metric_id, to_us(dt) // 1_000_000, idx, properties)
+            return self.events_store.event_id(serial)
+
+
+def _check_attributes(attributes: dict, allowed: tuple[str, ...]) -> None:
+    unknown = set(attributes) - set(allowed)
+    if unknown:
+        raise KeyError(f"unknown profile attributes {sorted(unknown)}")
+
+
+__all__ = ["Account", "PRESETS", "SUPPRESSION_REASONS", "crockford"]

@@ -1,0 +1,178 @@
+"""Compact event storage: per-metric parallel arrays sorted by (timestamp, serial).
+
+A million events cost ~20 bytes each (three `array` columns); ids, uuids and
+properties are derived from the serial number, so nothing per event is stored
+as a Python object. A datetime range is a binary search, and a page across all
+metrics is a k-way merge from each metric's cursor position.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from bisect import bisect_left, bisect_right
+from typing import Callable, Iterator
+
+import msgspec
+
+from .resources import base62, fmt_event_dt, mix
+
+_EVENT_TEMPLATE = (
+    '{"type":"event","id":"%(id)s","attributes":{"timestamp":%(ts)d,"event_properties":%(props)s,'
+    '"datetime":"%(dt)s","uuid":"%(uuid)s"},"relationships":{'
+    '"profile":{"data":{"type":"profile","id":"%(pid)s"},"links":{"self":"{B}/api/events/%(id)s/relationships/profile/",'
+    '"related":"{B}/api/events/%(id)s/profile/"}},'
+    '"metric":{"data":{"type":"metric","id":"%(mid)s"},"links":{"self":"{B}/api/events/%(id)s/relationships/metric/",'
+    '"related":"{B}/api/events/%(id)s/metric/"}},'
+    '"attributions":{"links":{"self":"{B}/api/events/%(id)s/relationships/attributions/",'
+    '"related":"{B}/api/events/%(id)s/attributions/"}}},'
+    '"links":{"self":"{B}/api/events/%(id)s/"}}'
+)
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000  # 100-ns intervals between 1582-10-15 and 1970-01-01
+
+
+class MetricEvents:
+    """One metric's events, ascending by (ts, serial)."""
+
+    __slots__ = ("ts", "serial", "profile")
+
+    def __init__(self) -> None:
+        self.ts = array("q")
+        self.serial = array("q")
+        self.profile = array("l")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def span(self, lo: int | None, hi: int | None) -> tuple[int, int]:
+        """Index range of events with lo <= ts <= hi (inclusive epoch seconds)."""
+        a = 0 if lo is None else bisect_left(self.ts, lo)
+        b = len(self.ts) if hi is None else bisect_right(self.ts, hi)
+        return a, b
+
+    def position(self, ts: int, serial: int, after: bool) -> int:
+        """Index of the first event with key > (ts, serial) if `after`, else with key >= it."""
+        a, b = bisect_left(self.ts, ts), bisect_right(self.ts, ts)
+        return (bisect_right if after else bisect_left)(self.serial, serial, a, b)
+
+    def insert(self, ts: int, serial: int, profile: int) -> None:
+        """Insert keeping the order; serials only grow, so the event lands last among equal timestamps."""
+        j = bisect_right(self.ts, ts)
+        self.ts.insert(j, ts)
+        self.serial.insert(j, serial)
+        self.profile.insert(j, profile)
+
+
+class EventStore:
+    """All events of an account; ids, uuids and properties derive from (seed, serial)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.by_metric: dict[str, MetricEvents] = {}
+        self.properties: dict[str, list[str]] = {}  # metric id -> pool of JSON objects missing the closing brace
+        self.overrides: dict[int, str] = {}  # serial -> full JSON properties of an added event
+        self.next_serial = 1
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self.by_metric.values())
+
+    def metric(self, metric_id: str) -> MetricEvents:
+        return self.by_metric.setdefault(metric_id, MetricEvents())
+
+    def extend_sorted(self, metric_id: str, timestamps: list[int], profiles: list[int]) -> None:
+        """Bulk-load a metric's generated events; `timestamps` must be ascending."""
+        store = self.metric(metric_id)
+        n = len(timestamps)
+        store.ts.extend(timestamps)
+        store.serial.extend(range(self.next_serial, self.next_serial + n))
+        store.profile.extend(profiles)
+        self.next_serial += n
+
+    def add(self, metric_id: str, ts: int, profile: int, properties: dict | None) -> int:
+        """Insert one event (possibly dated in the past) and return its serial."""
+        serial = self.next_serial
+        self.next_serial += 1
+        self.metric(metric_id).insert(ts, serial, profile)
+        if properties is not None:
+            self.overrides[serial] = msgspec.json.encode(properties).decode()
+        return serial
+
+    def event_id(self, serial: int) -> str:
+        """Short opaque id; a bijection of the serial so ids never collide."""
+        return base62((serial * 0x5DEECE66D + mix(self.seed, 7)) % (1 << 53), 9)
+
+    def uuid(self, ts: int, serial: int) -> str:
+        """Time-based (v1-like) UUID matching the event's timestamp."""
+        t = ts * 10_000_000 + _UUID_EPOCH_OFFSET + serial % 10_000_000
+        node = mix(self.seed, serial) & 0xFFFFFFFFFFFF
+        return "%08x-%04x-1%03x-8001-%012x" % (t & 0xFFFFFFFF, (t >> 32) & 0xFFFF, (t >> 48) & 0xFFF, node)
+
+    def page(
+        self,
+        metric_ids: list[str],
+        *,
+        lo: int | None,
+        hi: int | None,
+        profile: int | None,
+        after: tuple[int, int] | None,
+        desc: bool,
+        size: int,
+    ) -> tuple[list[tuple[int, int, str, int]], bool]:
+        """Up to `size` events as (ts, serial, metric_id, profile) ordered by (ts, serial); plus whether more remain."""
+        streams = []
+        for mid in metric_ids:
+            store = self.by_metric.get(mid)
+            if store is None or not len(store):
+                continue
+            a, b = store.span(lo, hi)
+            if after is not None:
+                if desc:
+                    b = min(b, store.position(after[0], after[1], after=False))
+                else:
+                    a = max(a, store.position(after[0], after[1], after=True))
+            if a < b:
+                streams.append(_stream(store, mid, a, b, desc))
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, reverse=desc)
+        out = []
+        for row in merged:
+            if profile is not None and row[3] != profile:
+                continue
+            if len(out) == size:
+                return out, True
+            out.append(row)
+        return out, False
+
+    def iter_sorted(self, metric_ids: list[str]) -> Iterator[tuple[int, int, str, int]]:
+        """Every event of the given metrics in ascending (ts, serial) order."""
+        streams = [_stream(self.by_metric[m], m, 0, len(self.by_metric[m]), False) for m in metric_ids if m in self.by_metric]
+        return heapq.merge(*streams)
+
+    def render(self, rows: list[tuple[int, int, str, int]], base: str, profile_id: Callable[[int], str]) -> str:
+        """JSON text of the event resources, comma-joined; a string template keeps 1000-event pages cheap."""
+        template = _EVENT_TEMPLATE.replace("{B}", base)
+        parts = []
+        for ts, serial, mid, prof in rows:
+            props = self.overrides.get(serial)
+            if props is None:
+                pool = self.properties.get(mid) or ['{"$source":"emulator"']
+                props = '%s,"$event_id":"%d"}' % (pool[serial % len(pool)], serial)
+            parts.append(
+                template
+                % {
+                    "id": self.event_id(serial),
+                    "ts": ts,
+                    "props": props,
+                    "dt": fmt_event_dt(ts),
+                    "uuid": self.uuid(ts, serial),
+                    "pid": profile_id(prof),
+                    "mid": mid,
+                }
+            )
+        return ",".join(parts)
+
+
+def _stream(store: MetricEvents, mid: str, a: int, b: int, desc: bool) -> Iterator[tuple[int, int, str, int]]:
+    ts, serial, profile = store.ts, store.serial, store.profile
+    indexes = range(b - 1, a - 1, -1) if desc else range(a, b)
+    for j in indexes:
+        yield ts[j], serial[j], mid, profile[j]
