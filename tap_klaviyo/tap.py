@@ -24,7 +24,7 @@ from tap_klaviyo.streams import STREAMS
 # Klaviyo's two-year support; 2026-10-15 replaces the campaigns API with a new shape.
 SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
 DEFAULT_REVISION = "2026-07-15"
-PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]{10,}$")
+PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 
 
 class RequestStats:
@@ -161,7 +161,7 @@ class TapKlaviyo(Tap):
             errors.append("api_key is empty: set a Klaviyo private API key (it starts with 'pk_').")
         elif not PRIVATE_KEY.match(key):
             hint = " It looks like a public key (site id), which cannot read data." if len(key) == 6 else ""
-            errors.append(f"api_key is not a Klaviyo private API key (expected 'pk_' and letters/digits).{hint}")
+            errors.append(f"api_key is not a Klaviyo private API key (expected 'pk_' followed by letters and digits).{hint}")
         revision = self.config.get("revision", DEFAULT_REVISION)
         if revision not in SUPPORTED_REVISIONS:
             errors.append(f"revision {revision!r} is not supported; use one of {', '.join(SUPPORTED_REVISIONS)}.")

@@ -6,15 +6,27 @@ import jsonschema
 import pytest
 
 from tap_klaviyo.streams import STREAMS
-from tests.conftest import run_tap
+from klaviyo_emulator import Account, Emulator
+from tests.conftest import run_tap, tap_config
 from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys
 
 STREAM_NAMES = [stream.name for stream in STREAMS]
 
 
+@pytest.fixture(scope="module")
+def module_emulator():
+    with Emulator(Account.generate(seed=7, size="tiny"), rate_limits=False) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def full_sync(module_emulator):
+    return run_tap(tap_config(module_emulator))
+
+
 @pytest.fixture
-def full_sync(config):
-    return run_tap(config)
+def account(module_emulator):
+    return module_emulator.account
 
 
 @pytest.mark.parametrize("stream", STREAM_NAMES)
