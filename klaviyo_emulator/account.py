@@ -145,6 +145,8 @@ class Account:
         self.version = 0  # bumped on every profile mutation; invalidates cached sort orders
         self._clock: datetime | None = None
         self._rng = random.Random(seed)
+        self._id_salt = mix(seed, 4)
+        self._pid_cache: list[str | None] = []
         self._orders: dict[str, tuple[int, array]] = {}
         self._build_metrics()
         self._build_profiles(profiles)
@@ -220,13 +222,11 @@ class Account:
     # -------------------------------------------------------------- profiles
     def _build_profiles(self, n: int) -> None:
         self.n_generated = n
+        rng = random.Random(mix(self.seed, 100))
         step = max(1, (T_END - 45 * 86400 - T_START) // max(n, 1))
-        self._p_created = array("q", (T_START + i * step + mix(self.seed, i, 1) % step for i in range(n)))
+        self._p_created = array("q", (T_START + i * step + int(rng.random() * step) for i in range(n)))
         upd_end = T_END - 31 * 86400
-        self._p_updated = array("q")
-        for i, created in enumerate(self._p_created):
-            h = mix(self.seed, i, 2)
-            self._p_updated.append(created if h % 4 == 0 else created + h % max(1, upd_end - created))
+        self._p_updated = array("q", (c if rng.random() < 0.25 else c + int(rng.random() * (upd_end - c)) for c in self._p_created))
         self._p_attrs: dict[int, dict] = {}  # overrides from mutations; full attributes for added profiles
         self._p_supp: dict[int, list[tuple[str, int]]] = {}
         self._p_list_supp: dict[int, list[tuple[str, str, int]]] = {}
@@ -246,9 +246,20 @@ class Account:
         return len(self._p_created)
 
     def profile_id(self, idx: int) -> str:
-        """ULID-like id: creation-time prefix, hashed middle, index-encoding tail (so lookup needs no table)."""
+        """ULID-like id: creation-time prefix, hashed middle, index-encoding tail (so lookup needs no table).
+
+        Memoised (~80 bytes a profile once rendered): every rendered event carries one.
+        """
+        cache = self._pid_cache
+        if idx < len(cache):
+            pid = cache[idx]
+            if pid is not None:
+                return pid
+        else:
+            cache.extend([None] * (idx + 1 - len(cache)))
         ms = self._p_created[idx] * 1000 + idx % 1000
-        return ulid(ms, (mix(self.seed, idx, 4) & ((1 << 50) - 1)) << 30 | idx)
+        pid = cache[idx] = ulid(ms, ((idx * 0x9E3779B97F4A7C15 ^ self._id_salt) & ((1 << 50) - 1)) << 30 | idx)
+        return pid
 
     def profile_index(self, profile_id: str) -> int | None:
         """Index of a profile id, or None when the id is not one of this account's."""
@@ -496,12 +507,8 @@ class Account:
     def _sample_members(self, salt: int, fraction: float) -> list[tuple[int, int]]:
         n = self._profile_count()
         rng = random.Random(mix(self.seed, salt))
-        chosen = rng.sample(range(n), int(n * fraction)) if n else []
-        out = []
-        for i in chosen:
-            created = self._p_created[i]
-            out.append((i, created + mix(self.seed, i, salt) % max(1, T_END - created)))
-        return out
+        created = self._p_created
+        return [(i, created[i] + int(rng.random() * (T_END - created[i]))) for i in rng.sample(range(n), int(n * fraction))]
 
     def _build_lists_and_segments(self) -> None:
         names = ["Newsletter", "VIP Customers", "Preview List", "Black Friday 2025", "Winback", "Product Launch",

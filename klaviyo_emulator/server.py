@@ -112,6 +112,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60
 
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out in separate writes
+
     def do_GET(self):  # noqa: N802 (http.server naming)
         self.server.emulator._serve(self)
 
