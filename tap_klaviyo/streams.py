@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from tap_klaviyo import jsonapi
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.filters import equals, join
 from tap_klaviyo.ratelimit import TIER_L, TIER_M, TIER_XL
@@ -82,12 +83,12 @@ class CampaignsStream(KlaviyoStream):
         )
         return params
 
-    def flatten(self, resource: dict, included: list[dict] | None) -> dict:
+    def flatten(self, resource: jsonapi.Resource, included: list[jsonapi.Resource] | None) -> dict:
         record = super().flatten(resource, included)
-        messages = {item["id"]: item for item in included or () if item.get("type") == "campaign-message"}
-        related = ((resource.get("relationships") or {}).get("campaign-messages") or {}).get("data") or []
+        messages = {item.id: item.attributes or {} for item in included or () if item.type == "campaign-message"}
+        refs = jsonapi.related(resource, "campaign-messages")
         record["campaign_messages"] = [
-            {"id": ref["id"], **(messages.get(ref["id"], {}).get("attributes") or {})} for ref in related
+            {"id": ref.id, **messages.get(ref.id, {})} for ref in (refs if isinstance(refs, list) else ())
         ]
         return record
 
@@ -142,13 +143,13 @@ class GlobalExclusionsStream(KlaviyoStream):
     rate_tier = TIER_L
     extra_params: t.ClassVar[dict[str, str]] = {"additional-fields[profile]": "subscriptions"}
 
-    def flatten(self, resource: dict, included: list[dict] | None) -> dict:  # noqa: ARG002
-        attributes = resource.get("attributes") or {}
+    def flatten(self, resource: jsonapi.Resource, included: list[jsonapi.Resource] | None) -> dict:  # noqa: ARG002
+        attributes = resource.attributes or {}
         marketing = ((attributes.get("subscriptions") or {}).get("email") or {}).get("marketing") or {}
         suppression = marketing.get("suppression") or []
         stamps = [normalize(item.get("timestamp")) for item in suppression if item.get("timestamp")]
         return {
-            "id": resource.get("id"),
+            "id": resource.id,
             "email": attributes.get("email"),
             "phone_number": attributes.get("phone_number"),
             "suppression_timestamp": max(stamps) if stamps else None,

@@ -12,6 +12,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from singer_sdk import Tap
+from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
@@ -44,11 +45,24 @@ class RequestStats:
             self.throttled[stream] += 1
 
 
+class SingerWriter(MsgSpecWriter):
+    """msgspec-encoded messages; stdout is flushed at each non-RECORD message, not per record.
+
+    A flush per record is a system call per record. Output stays in order, and every STATE
+    reaches the target together with all the records before it.
+    """
+
+    def write_message(self, message: singer.Message) -> None:
+        sys.stdout.buffer.write(self.format_message(message))
+        if message.type != singer.SingerMessageType.RECORD:
+            sys.stdout.flush()
+
+
 class TapKlaviyo(Tap):
     """Singer tap for Klaviyo."""
 
     name = "tap-klaviyo"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = SingerWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
