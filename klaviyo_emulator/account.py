@@ -405,7 +405,7 @@ class Account:
             "average_order_value": aov if orders else 0.0,
             "churn_probability": round((h >> 48) % 100 / 100, 2),
             "expected_date_of_next_order": fmt_us((T_END + (h >> 24) % (90 * 86400)) * 1_000_000) if orders else None,
-            "ranked_channel_affinity": ["EMAIL", "SMS", "PUSH"][: 1 + h % 3],
+            "ranked_channel_affinity": ["email", "sms", "push"][: 1 + h % 3],
         }
 
     def render_profile(self, idx: int, base: str, additional: tuple[str, ...] = (), extra: dict | None = None) -> dict:
@@ -536,7 +536,9 @@ class Account:
             updated = created + mix(self.seed, i, 23) % (300 * 86400) * 1_000_000
             attrs = {
                 "name": name,
-                "definition": {"condition_groups": [{"conditions": [{"type": "profile-metric", "metric_id": self.metric_rows[i].id, "measurement": "count", "measurement_filter": {"type": "numeric", "operator": "greater-than", "value": 0}, "timeframe_filter": {"type": "date", "operator": "in-the-last", "unit": "day", "quantity": 30}, "metric_filters": None}]}]},
+                "definition": {"condition_groups": [{"conditions": [
+                    {"type": "profile-group-membership", "is_member": True, "group_ids": [self.list_rows[i % 12].id], "timeframe_filter": None}
+                ]}]},  # fmt: skip
                 "created": fmt_us(created),
                 "updated": fmt_us(updated),
                 "is_active": i != 3,
@@ -638,8 +640,9 @@ class Account:
         if channel == "sms":
             return {"channel": "sms", "content": {"body": f"Sale {k + 1}: 20% off today. Reply STOP to opt out."},
                     "render_options": {"shorten_links": True, "add_org_prefix": True, "add_info_link": True, "add_opt_out_language": False}}  # fmt: skip
-        return {"channel": "mobile_push", "notification_type": "standard", "content": {"title": name, "body": f"Open the app for offer {k + 1}", "sound": False, "badge": False},
-                "kv_pairs": None, "options": {"on_open": "open_app"}}  # fmt: skip
+        return {"channel": "mobile_push", "notification_type": "standard",
+                "content": {"title": name, "body": f"Open the app for offer {k + 1}", "dynamic_image": None, "action_buttons": None},
+                "kv_pairs": None, "options": {"on_open": {"type": "open_app"}, "badge": {"display": False}, "play_sound": False}}  # fmt: skip
 
     def campaigns(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
         """Campaign resources of every channel, archived included."""

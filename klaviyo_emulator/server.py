@@ -158,7 +158,7 @@ class Emulator:
         """Bind and serve in a daemon thread; returns self."""
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="klaviyo-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="klaviyo-emulator", daemon=True)
         self._thread.start()
         log.info("klaviyo emulator listening on %s", self.base_url)
         return self

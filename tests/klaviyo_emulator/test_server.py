@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 from datetime import date
 
 import pytest
@@ -107,12 +108,24 @@ def test_revision_support_window_is_two_years():
         check_revision("2025-01-15", today=date(2027, 1, 15))
 
 
-def test_request_log_and_keep_alive(fresh):
+def test_http11_keep_alive_reuses_one_connection(emulator):
+    conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
+    conn.connect()
+    sock = conn.sock
+    for _ in range(3):
+        conn.request("GET", "/api/tags", headers=headers())
+        response = conn.getresponse()
+        assert response.status == 200 and response.version == 11 and not response.will_close
+        response.read()
+    assert conn.sock is sock
+    conn.close()
+
+
+def test_request_log(fresh):
     emu, client = fresh
     emu.clear_requests()
     for _ in range(3):
         assert client.get("/api/lists", {"sort": "-name"}).status_code == 200
-    assert len(client.session.get_adapter("http://").poolmanager.pools) == 1
     log = emu.requests
     assert [(r.method, r.path, r.query, r.status) for r in log] == [("GET", "/api/lists", {"sort": "-name"}, 200)] * 3
     assert log[0].headers["Authorization"] == f"Klaviyo-API-Key {API_KEY}"

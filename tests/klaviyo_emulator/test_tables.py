@@ -1,0 +1,67 @@
+"""Drift check: the emulator's hand-written endpoint tables against the spec-derived summary.
+
+Reads ../shared/klaviyo-openapi/endpoints-summary.json (relative to the repository
+root); skipped with a reason when absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from klaviyo_emulator.endpoints import ENDPOINTS
+
+SUMMARY = Path(__file__).resolve().parents[2] / ".." / "shared" / "klaviyo-openapi" / "endpoints-summary.json"
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict:
+    if not SUMMARY.exists():
+        pytest.skip(f"endpoints summary not found at {SUMMARY} (../shared/klaviyo-openapi/ is provided in CI)")
+    specs = json.loads(SUMMARY.read_text())["specs"]
+    return next(s for s in specs if s["revision"] == "2026-07-15")["endpoints"]
+
+
+def _rate(text: str) -> int:
+    return int(text.split("/")[0])
+
+
+@pytest.mark.parametrize("ep", ENDPOINTS, ids=[ep.path for ep in ENDPOINTS])
+def test_table_matches_the_spec(summary, ep):
+    spec = summary[ep.path]
+    assert ep.operation == spec["operationId"]
+    filters = spec.get("filters", {})
+    assert set(ep.filters) == set(filters)
+    for name, fs in ep.filters.items():
+        ops = filters[name]["operators"]
+        for shape in ("single", "list", "none"):
+            assert set(fs.operators(shape)) == set(ops.get(shape, [])), (name, shape)
+        value = filters[name].get("value", {})
+        if shape_type := value.get("format") or value.get("type"):
+            assert fs.type == shape_type, name
+        assert (fs.enum and set(fs.enum)) == (value.get("enum") and set(value["enum"])), name
+    assert [s for s in spec.get("sort") or [] if not s.startswith("-")] == list(ep.sort)
+    page = spec.get("page_size")
+    assert (ep.page_size is None) == (page is None)
+    if page:
+        assert ep.page_size == (page["default"], page["maximum"]) and page["minimum"] == 1
+    assert set(ep.include) == set(spec.get("include") or [])
+    assert {k: set(v) for k, v in ep.additional.items()} == {k: set(v) for k, v in (spec.get("additional_fields") or {}).items()}
+    fieldsets = spec.get("sparse_fieldsets") or {}
+    assert set(ep.fields) == set(fieldsets)
+    for key, names in fieldsets.items():
+        assert set(ep.fields[key]) == {n.split(".")[0] for n in names}, key
+    assert ep.rate == (_rate(spec["rate_limit"]["burst"]), _rate(spec["rate_limit"]["steady"]))
+    conditional = spec.get("conditional_rate_limits") or []
+    assert ep.rate_predictive == (
+        (_rate(conditional[0]["burst"]), _rate(conditional[0]["steady"])) if conditional else None
+    )
+    assert ep.filter_required == bool(spec.get("filter_required"))
+
+
+def test_metrics_page_length_is_200_and_events_default_200(summary):
+    by_path = {ep.path: ep for ep in ENDPOINTS}
+    assert by_path["/api/metrics"].page_length == 200
+    assert by_path["/api/events"].page_size == (200, 1000)
