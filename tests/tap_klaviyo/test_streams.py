@@ -106,3 +106,16 @@ def test_list_members_are_read_a_page_of_full_profiles_at_a_time(emulator, confi
     assert len(member_requests) < len(result.records["list_members"]) / 5
     assert all(r.query.get("page[size]") == "100" for r in member_requests)
     assert all(record.get("email") is not None or record.get("phone_number") is not None for record in result.records["list_members"])
+
+
+def test_an_account_without_the_metric_gets_the_schema_no_records_and_a_reason(caplog):
+    # As when Klaviyo renames a metric: the stream's metric name is no longer in the account.
+    account = Account.generate(seed=11, size="tiny")
+    for metric_id in klaviyo_metric_ids(account, "Dropped Email"):
+        account.metric_by_id[metric_id].attrs["name"] = "Dropped Email (renamed)"
+    with Emulator(account, rate_limits=False) as emulator, caplog.at_level("WARNING"):
+        result = run_tap(tap_config(emulator), streams=("dropped_email",))
+    assert "dropped_email" in result.schemas
+    assert result.records.get("dropped_email", []) == []
+    assert "no Klaviyo metric named 'Dropped Email'" in caplog.text
+    assert not [r for r in emulator.requests if r.path.startswith("/api/events")]
