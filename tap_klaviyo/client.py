@@ -126,6 +126,7 @@ class KlaviyoStream(RESTStream):
         self._local = threading.local()
         self._bookmark: t.Any = None
         self._partition_state: dict = {}
+        self._records_emitted = 0
         self._warned_extra = False
 
     @cached_property
@@ -421,6 +422,23 @@ class KlaviyoStream(RESTStream):
                     time_extracted=utc_now(),
                 )
 
+    def sync(self, context: Context | None = None) -> None:
+        """Sync, then log one summary line per stream (also read by benchmarks/bench.py)."""
+        started = time.monotonic()
+        self._records_emitted = 0
+        super().sync(context)
+        elapsed = max(time.monotonic() - started, 1e-9)
+        stats = self._tap.request_stats
+        self.logger.info(
+            "Stream %s synced: %d records in %.2f s (%.0f/s), %d requests, %d throttled (429)",
+            self.name,
+            self._records_emitted,
+            elapsed,
+            self._records_emitted / elapsed,
+            stats.requests[self.name],
+            stats.throttled[self.name],
+        )
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         window = self.sync_window(context)
         if self.replication_key:
@@ -490,6 +508,7 @@ class _Progress:
 
     def tick(self, record: dict) -> None:
         self.count += 1
+        self.stream._records_emitted += 1
         if self.stream.replication_key:
             self.last_key = record.get(self.stream.replication_key)
         if self.count % 1000 == 0:
