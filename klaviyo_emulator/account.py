@@ -20,9 +20,9 @@ from __future__ import annotations
 import random
 import threading
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from datetime import datetime
-from typing import Iterator
+from typing import Callable, Iterator
 
 import msgspec
 
@@ -32,7 +32,6 @@ from .resources import (
     UTC,
     Row,
     base62,
-    crockford,
     crockford_decode,
     fmt_us,
     mix,
@@ -428,7 +427,7 @@ class Account:
             "links": {"self": f"{base}/api/profiles/{pid}/"},
         }
 
-    def profile_order(self, field: str) -> tuple[array, callable]:
+    def profile_order(self, field: str) -> tuple[array, Callable[[int], tuple]]:
         """Profile indexes ascending by (field value, index), cached until the next profile mutation."""
         keyfn = self.profile_sort_key(field)
         cached = self._orders.get(field)
@@ -784,6 +783,3 @@ def _check_attributes(attributes: dict, allowed: tuple[str, ...]) -> None:
     unknown = set(attributes) - set(allowed)
     if unknown:
         raise KeyError(f"unknown profile attributes {sorted(unknown)}")
-
-
-__all__ = ["Account", "PRESETS", "SUPPRESSION_REASONS", "crockford"]

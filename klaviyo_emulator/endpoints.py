@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from .account import Account
-from .errors import ApiError, invalid, invalid_filter, not_found
+from .errors import invalid, invalid_filter, not_found
 from .filters import Condition, FilterError, parse_filter
 from .paging import CursorError, decode_cursor, encode_cursor, keyset_page
 from .resources import Row, fmt_us, render_row

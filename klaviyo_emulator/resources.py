@@ -11,7 +11,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MASK64 = (1 << 64) - 1
 
 
@@ -25,7 +25,7 @@ def mix(*values: int) -> int:
     return h
 
 
-_BASE62_PAIRS = [a + b for a in _BASE62 for b in _BASE62]
+_BASE62_PAIRS = [a + b for a in BASE62 for b in BASE62]
 _CROCKFORD_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
@@ -36,7 +36,7 @@ def base62(n: int, width: int) -> str:
         n, r = divmod(n, 3844)
         out.append(_BASE62_PAIRS[r])
     if width % 2:
-        out.append(_BASE62[n % 62])
+        out.append(BASE62[n % 62])
     return "".join(reversed(out))
 
 
