@@ -436,7 +436,10 @@ class Handlers:
 
     def handle(self, q: Query, base: str) -> bytes:
         with self.account.lock:
-            return getattr(self, q.endpoint.handler)(q, base)
+            try:
+                return getattr(self, q.endpoint.handler)(q, base)
+            except CursorError:  # a cursor minted for another sort
+                raise invalid("Invalid page cursor.", "page[cursor]") from None
 
     # ---- envelope helpers
     @staticmethod

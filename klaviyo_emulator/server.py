@@ -63,6 +63,7 @@ def check_revision(value: str | None, today: date | None = None) -> str:
     not a published revision -> 404 "No valid revisions found for method" (what
     the live API answers, klaviyo-api.md §1.2); a retired revision -> 400
     `invalid` naming the end of support. A `.pre` suffix serves the stable shape.
+    `today` is the emulator's clock (Account.now()), so tests can pin it.
     """
     if not value:
         raise ApiError(400, "invalid", "The 'revision' header is required (format: YYYY-MM-DD[.suffix]).", {"parameter": "revision"})
@@ -256,7 +257,7 @@ class Emulator:
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f'Method "{method}" not allowed.')
             api_key = self._authenticate(lowered.get("authorization"))
-            revision = check_revision(lowered.get("revision"))
+            revision = check_revision(lowered.get("revision"), self.account.now().date())
             endpoint, path_id = match(path, revision)
             if self.rate_limits:
                 predictive = any("predictive_analytics" in v for k, v in params if k.startswith("additional-fields["))

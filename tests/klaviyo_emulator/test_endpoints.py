@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -209,7 +210,16 @@ def test_omni_campaigns_at_2026_10_15(client):
     assert client.get("/api/campaigns", {"filter": "equals(messages.channel,'email')"}, headers={"revision": "2026-10-15"}).status_code == 400
 
 
-def test_page_size_is_revision_dependent(client):
+def test_cursor_from_another_sort_is_400(client):
+    doc = client.get("/api/lists", {"sort": "created"}).json()
+    cursor = parse_qs(urlsplit(doc["links"]["next"]).query)["page[cursor]"][0]
+    r = client.get("/api/lists", {"sort": "name", "page[cursor]": cursor})
+    assert r.status_code == 400 and r.json()["errors"][0]["source"] == {"parameter": "page[cursor]"}
+
+
+def test_page_size_is_revision_dependent(fresh):
+    emu, client = fresh
+    emu.account.set_clock(datetime(2026, 11, 23, tzinfo=timezone.utc))  # revision support windows follow the emulator clock
     assert client.get("/api/events", {"page[size]": "500"}, headers={"revision": "2025-10-15"}).status_code == 400
     legacy = client.get("/api/events", headers={"revision": "2025-10-15"}).json()
     assert len(legacy["data"]) == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http.client
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 import requests
@@ -89,7 +89,9 @@ def test_forbidden_key_prefix_is_403(emulator):
     assert error_of(r)["code"] == "permission_denied"
 
 
-def test_revision_header_rules(emulator):
+def test_revision_header_rules(fresh):
+    emulator, _ = fresh
+    emulator.account.set_clock(datetime(2026, 11, 23, tzinfo=timezone.utc))
     url = emulator.base_url + "/api/lists"
     missing = requests.get(url, headers=headers(revision=None))
     assert missing.status_code == 400 and error_of(missing)["code"] == "invalid"
