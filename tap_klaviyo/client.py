@@ -297,9 +297,19 @@ class KlaviyoStream(RESTStream):
             record[f"{name.replace('-', '_')}_id"] = data.id if isinstance(data, jsonapi.Ref) else None
         for name in self.date_time_fields:
             value = record.get(name)
-            if isinstance(value, str):
-                record[name] = timeutil.normalize(value)
+            if value is not None:
+                normal = timeutil.canonical(value) if isinstance(value, str) else None
+                if normal is None:
+                    self._bad_datetime(record, name, value)
+                record[name] = normal
         return record
+
+    def _bad_datetime(self, record: dict, name: str, value: t.Any) -> None:
+        """An unparseable date-time is emitted as null and logged, never compared or bookmarked."""
+        self.logger.warning(
+            "Stream '%s' record %s: %s %r is not a date-time; emitted as null.",
+            self.name, record.get("id"), name, str(value)[:100],
+        )
 
     def base_params(self, context: Context | None) -> dict[str, str]:
         params = dict(self.extra_params)
@@ -487,8 +497,9 @@ class KlaviyoStream(RESTStream):
         pages = self.iter_pages(context, self.range_params(context, window), cancelled)
         for page in pages:
             records.extend(page)
-            if len(records) >= target and page:
-                last = timeutil.parse_datetime(page[-1][self.replication_key])
+            last_value = page[-1].get(self.replication_key) if page else None
+            if len(records) >= target and last_value is not None:  # a null key cannot split a window
+                last = timeutil.parse_datetime(last_value)
                 remainder = split_remainder(window, last, len(records), target, max_parts=workers * 2)
                 if remainder:
                     pages.close()

@@ -9,7 +9,7 @@ from tap_klaviyo import jsonapi
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.filters import equals, join
 from tap_klaviyo.ratelimit import TIER_L, TIER_M, TIER_XL
-from tap_klaviyo.timeutil import normalize
+from tap_klaviyo.timeutil import canonical, normalize
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -147,7 +147,8 @@ class GlobalExclusionsStream(KlaviyoStream):
         attributes = resource.attributes or {}
         marketing = ((attributes.get("subscriptions") or {}).get("email") or {}).get("marketing") or {}
         suppression = marketing.get("suppression") or []
-        stamps = [normalize(item.get("timestamp")) for item in suppression if item.get("timestamp")]
+        stamps = [canonical(item["timestamp"]) for item in suppression if isinstance(item.get("timestamp"), str)]
+        stamps = [stamp for stamp in stamps if stamp is not None]  # an unreadable stamp must not become the bookmark
         return {
             "id": resource.id,
             "email": attributes.get("email"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import io
+import json
 import re
 import sys
 import threading
@@ -26,6 +28,33 @@ from tap_klaviyo.streams import STREAMS
 SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
 DEFAULT_REVISION = "2026-07-15"
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
+
+
+class InvalidInputError(Exception):
+    """A config, state or catalog file the tap cannot use; the message is one line naming it."""
+
+
+def parse_json_object(text: str, what: str) -> dict:
+    """`text` as a JSON object, or InvalidInputError naming `what` (e.g. "--state file x.json")."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        msg = f"{what} is not valid JSON: {exc}"
+        raise InvalidInputError(msg) from None
+    if not isinstance(value, dict):
+        msg = f"{what} must hold a JSON object, not {type(value).__name__}."
+        raise InvalidInputError(msg)
+    return value
+
+
+def check_catalog(catalog: dict, what: str = "The catalog") -> None:
+    """The catalog shape the SDK needs: a `streams` list of objects with a `tap_stream_id` each."""
+    streams = catalog.get("streams", [])
+    if not isinstance(streams, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("tap_stream_id"), str) for entry in streams
+    ):
+        msg = f"{what} is not a Singer catalog: 'streams' must be a list of objects with a 'tap_stream_id'."
+        raise InvalidInputError(msg)
 
 
 class RequestStats:
@@ -171,12 +200,15 @@ class TapKlaviyo(Tap):
         self.legacy_metric_bookmarks: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._limiters_lock = threading.Lock()
-        state = kwargs.get("state")
-        if isinstance(state, dict):
-            kwargs["state"] = self._migrate_state(state)
+        if kwargs.get("state") is not None:
+            kwargs["state"] = self._migrate_state(kwargs["state"])
+        if isinstance(kwargs.get("catalog"), dict):
+            check_catalog(kwargs["catalog"])
         super().__init__(*args, **kwargs)
         if kwargs.get("validate_config", True):
             self._check_settings()
+        if kwargs.get("catalog") is not None:
+            self._check_catalog_streams()
 
     def _check_settings(self) -> None:
         """Checks the JSON schema cannot express; each failure is one line naming the setting."""
@@ -207,19 +239,56 @@ class TapKlaviyo(Tap):
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
-    def _migrate_state(self, state: dict) -> dict:
-        """Take singer-io's `{"bookmarks": {"<metric_id>": {"since": ...}}}` entries as event bookmarks."""
+    def _migrate_state(self, state: t.Any) -> dict:
+        """Check the state's shape, and take singer-io's `{"bookmarks": {"<metric_id>": {"since": ...}}}`
+        entries as event bookmarks instead of rejecting them."""
+        if not isinstance(state, dict):
+            msg = f"The state must be a JSON object, not {type(state).__name__}."
+            raise InvalidInputError(msg)
         bookmarks = state.get("bookmarks")
-        if not isinstance(bookmarks, dict):
+        if bookmarks is None:
             return state
+        if not isinstance(bookmarks, dict):
+            msg = f"The state's 'bookmarks' must be an object keyed by stream, not {type(bookmarks).__name__}."
+            raise InvalidInputError(msg)
         names = {stream.name for stream in STREAMS}
         kept = {}
         for key, value in bookmarks.items():
-            if key not in names and isinstance(value, dict) and isinstance(value.get("since"), str):
-                self.legacy_metric_bookmarks[key] = value["since"]
-            else:
-                kept[key] = value
+            if key not in names and isinstance(value, dict) and "since" in value:
+                since = value["since"]
+                try:
+                    timeutil.parse_datetime(since)
+                except ValueError:
+                    msg = f"The state's singer-io bookmark for metric {key!r} has an unreadable 'since' {since!r}."
+                    raise InvalidInputError(msg) from None
+                self.legacy_metric_bookmarks[key] = since
+                continue
+            if not isinstance(value, dict) or not isinstance(value.get("partitions", []), list):
+                msg = f"The state's bookmark for stream {key!r} is not an object with a bookmark: {value!r}"
+                raise InvalidInputError(msg[:300])
+            kept[key] = value
+        if self.legacy_metric_bookmarks:
+            self.logger.info(
+                "State: migrated singer-io bookmarks of %d metric(s) %s to the event streams.",
+                len(self.legacy_metric_bookmarks),
+                sorted(self.legacy_metric_bookmarks),
+            )
         return {**state, "bookmarks": kept}
+
+    def _check_catalog_streams(self) -> None:
+        """Name catalog streams this tap does not have, and say so when nothing is selected."""
+        if self.input_catalog is None:
+            return
+        known = {stream.name for stream in STREAMS}
+        unknown = sorted(set(self.input_catalog) - known)
+        if unknown:
+            self.logger.warning(
+                "The catalog names stream(s) %s that tap-klaviyo does not have; they are ignored. Streams: %s.",
+                ", ".join(unknown),
+                ", ".join(sorted(known)),
+            )
+        if not any(stream.selected for stream in self.streams.values()):
+            self.logger.warning("The catalog selects no stream of tap-klaviyo: nothing will be synced.")
 
     def discover_streams(self) -> list:
         return [stream_class(tap=self) for stream_class in STREAMS]
@@ -252,14 +321,44 @@ class TapKlaviyo(Tap):
         )
 
     @classmethod
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
+        """Read the --config files; a missing or malformed one is one clear line and exit code 1."""
+        try:
+            for path in value:
+                if path != "ENV":
+                    try:
+                        with open(path, encoding="utf-8") as file:  # noqa: PTH123
+                            text = file.read()
+                    except OSError as exc:
+                        msg = f"--config file {path} cannot be read: {exc.strerror or exc}"
+                        raise InvalidInputError(msg) from None
+                    parse_json_object(text, f"--config file {path}")
+        except InvalidInputError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400
+            ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
         """Run the CLI; known failures end with one clear line and exit code 1, no traceback."""
         try:
+            for name in ("state", "catalog"):
+                file = kwargs.get(name)
+                if file is None:
+                    continue
+                text = file.read()
+                what = f"--{name} file {getattr(file, 'name', '')}".rstrip()
+                if name == "state" and not text.strip():
+                    cls.logger.warning("%s is empty: starting without bookmarks.", what)
+                    text = "{}"
+                parsed = parse_json_object(text, what)
+                if name == "catalog":
+                    check_catalog(parsed, what)
+                kwargs[name] = io.StringIO(text)
             super().invoke(*args, **kwargs)
-        except FatalAPIError as exc:
+        except (FatalAPIError, InvalidInputError) as exc:
             cls.logger.error("%s", " ".join(str(exc).split()))  # noqa: TRY400
             sys.exit(1)
-
 
 if __name__ == "__main__":
     TapKlaviyo.cli()

@@ -46,13 +46,11 @@ def to_rfc3339(value: dt.datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def normalize(value: str | None) -> str | None:
-    """Canonicalise a Klaviyo datetime string; the fast path covers the two common shapes.
+def canonical(value: str) -> str | None:
+    """A Klaviyo datetime string in the tap's canonical RFC 3339 form, or None if it is not one.
 
-    Strings that do not parse are returned unchanged, so the caller can decide what to do.
+    The fast path covers the two common shapes.
     """
-    if value is None:
-        return None
     if len(value) == 25 and value[10] == " " and value.endswith("+00:00"):
         return f"{value[:10]}T{value[11:]}"
     if value[10:11] == "T" and value.endswith("+00:00") and len(value) in {25, 32}:
@@ -60,7 +58,18 @@ def normalize(value: str | None) -> str | None:
     try:
         return to_rfc3339(parse_datetime(value))
     except ValueError:
-        return value
+        return None
+
+
+def normalize(value: str | None) -> str | None:
+    """Canonicalise a Klaviyo datetime string.
+
+    Strings that do not parse are returned unchanged, so the caller can decide what to do.
+    """
+    if value is None:
+        return None
+    normal = canonical(value)
+    return value if normal is None else normal
 
 
 def to_filter_value(value: dt.datetime) -> str:
