@@ -137,3 +137,38 @@ def test_killed_run_resumes_from_its_last_state_without_loss(emulator, account, 
     for stream in ("receive", "profiles"):
         got = set(first.ids(stream)) | set(second.ids(stream))
         assert got == expected_keys(account, stream), stream
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_records_changing_mid_run_are_not_emitted_twice(emulator, account, workers):
+    """Profiles updated while the tap pages through them move to the end of a keyset scan."""
+    import threading
+
+    from tests.conftest import tap_config
+
+    emulator.latency_ms = 30
+    ids = [p["id"] for p in sorted(account.profiles(), key=lambda p: p["attributes"]["updated"])]
+    stop = threading.Event()
+
+    def churn():
+        for profile_id in ids:  # oldest first: those the tap has most likely emitted already
+            if stop.wait(0.01):
+                return
+            account.update_profile(profile_id, title="Changed mid-run")
+
+    changer = threading.Thread(target=churn)
+    changer.start()
+    try:
+        result = run_tap(tap_config(emulator, max_workers=workers), streams=("profiles",))
+    finally:
+        stop.set()
+        changer.join()
+    emitted = result.ids("profiles")
+    assert len(emitted) == len(set(emitted)), "a profile that moved between pages was emitted twice"
+    changed = {p["id"] for p in account.profiles() if p["attributes"]["title"] == "Changed mid-run"}
+    assert changed, "the churn thread must have changed profiles during the run"
+    assert set(ids) - changed <= set(emitted), "a profile that did not change was lost"
+    # changed profiles wait for the next run, which reads them with their new `updated`
+    time.sleep(1.1)  # past the second in which the last change happened
+    second = run_tap(tap_config(emulator, max_workers=workers), state=result.state, streams=("profiles",))
+    assert changed <= set(emitted) | set(second.ids("profiles"))
