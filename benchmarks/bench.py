@@ -1,0 +1,195 @@
+"""Throughput and memory of tap-klaviyo against the bundled emulator: sequential vs concurrent.
+
+Every figure comes from real processes: the emulator runs as its own process (`klaviyo-emulator`)
+and the tap as another (`python -m tap_klaviyo`, stdout to /dev/null), so the two share this
+machine's cores the way a real sync shares nothing with Klaviyo but the network.
+
+Three phases:
+1. CPU-bound: emulator with no latency and no rate limits; the concurrent tap's records/s per
+   stream is the tap's own ceiling. Peak RSS is read for two sizes of the event stream.
+2. Realistic: emulator with per-request latency (150 ms) and Klaviyo's published rate-limit
+   tiers; the sequential reader (max_workers=1) and the concurrent one run side by side.
+3. Report: records/s, requests, 429s, peak RSS, and the ratio to the ceiling, where the ceiling
+   is the lower of what the rate limits allow over the run's duration (burst and steady windows,
+   times the page size) and the CPU-bound rate of phase 1.
+
+Run: python benchmarks/bench.py            (defaults: ~6 minutes on 2 cores)
+     python benchmarks/bench.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+API_KEY = "pk_benchmark0123456789abcdefghij"
+SYNCED = re.compile(
+    r"Stream (?P<stream>\S+) synced: (?P<records>\d+) records in (?P<seconds>[\d.]+) s .*?"
+    r"(?P<requests>\d+) requests, (?P<throttled>\d+) throttled"
+)
+# Klaviyo's published tiers and the page size the tap uses, per stream (see tap_klaviyo/streams.py).
+LIMITS = {"receive": (350, 3500, 1000), "profiles": (75, 750, 100)}
+EVENT_SHARE = 0.36  # share of the emulator's events that belong to "Received Email"
+
+
+@dataclass
+class Run:
+    """One tap process: per-stream figures from its summary lines, and its peak RSS."""
+
+    label: str
+    streams: dict[str, dict]
+    peak_rss_mb: float
+    wall_seconds: float
+
+
+class EmulatorProcess:
+    """`klaviyo-emulator` in its own process; the base URL is its first stdout line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "klaviyo_emulator", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+        )
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http"):
+            self.stop()
+            raise RuntimeError("the emulator did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    def __enter__(self) -> "EmulatorProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def catalog(streams: tuple[str, ...]) -> dict:
+    sys.path.insert(0, str(REPO))
+    from tap_klaviyo.tap import TapKlaviyo
+
+    result = TapKlaviyo(config={"api_key": API_KEY}, validate_config=False).catalog_dict
+    for entry in result["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return result
+
+
+def run_tap(label: str, url: str, streams: tuple[str, ...], workers: int, workdir: Path) -> Run:
+    """Run one sync with stdout to /dev/null; peak RSS from wait4's rusage of that child alone."""
+    config = {"api_key": API_KEY, "api_url": url, "max_workers": workers, "request_timeout": 60}
+    (workdir / "config.json").write_text(json.dumps(config))
+    (workdir / "catalog.json").write_text(json.dumps(catalog(streams)))
+    log = workdir / "tap.log"
+    started = time.monotonic()
+    with open(os.devnull, "wb") as devnull, open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tap_klaviyo", "--config", str(workdir / "config.json"),
+             "--catalog", str(workdir / "catalog.json")],
+            stdout=devnull,
+            stderr=stderr,
+            cwd=REPO,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    text = log.read_text(errors="replace")
+    if status != 0:
+        raise RuntimeError(f"{label}: the tap failed:\n{text[-3000:]}")
+    found = {}
+    for match in SYNCED.finditer(text):
+        found[match["stream"]] = {
+            "records": int(match["records"]),
+            "seconds": float(match["seconds"]),
+            "requests": int(match["requests"]),
+            "throttled": int(match["throttled"]),
+        }
+    return Run(label, found, usage.ru_maxrss / 1024, wall)
+
+
+def rate_limit_ceiling(stream: str, seconds: float) -> float:
+    """Records/s that the fixed burst and steady windows allow over `seconds`, at full pages."""
+    burst, steady, page = LIMITS[stream]
+    requests = min(burst * math.ceil(seconds), steady * math.ceil(seconds / 60))
+    return requests * page / seconds
+
+
+def rate(figures: dict) -> float:
+    return figures["records"] / max(figures["seconds"], 1e-9)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--receive-events", type=int, default=300_000, help="events of the receive stream")
+    parser.add_argument("--profiles", type=int, default=50_000)
+    parser.add_argument("--latency-ms", type=int, default=150, help="added latency per request (realistic phase)")
+    parser.add_argument("--workers", type=int, default=8, help="max_workers of the concurrent reader")
+    parser.add_argument("--memory-sizes", default="100000,1000000", help="receive-stream sizes for the RSS check")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    total_events = int(args.receive_events / EVENT_SHARE)
+    streams = ("receive", "profiles")
+    results: dict = {"args": vars(args) | {"json": str(args.json)}, "cpu": {}, "memory": {}, "realistic": {}}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print(f"Phase 1: CPU-bound (no latency, no rate limits), {args.receive_events:,} receive events, "
+              f"{args.profiles:,} profiles", flush=True)
+        with EmulatorProcess("--profiles", str(args.profiles), "--events", str(total_events),
+                             "--rate-limits", "off") as emulator:
+            cpu = run_tap("cpu-bound", emulator.url, streams, args.workers, workdir)
+        results["cpu"] = cpu.streams
+        for stream in streams:
+            print(f"  {stream:9} {rate(cpu.streams[stream]):>10,.0f} records/s (tap ceiling)")
+
+        for size in [int(s) for s in args.memory_sizes.split(",") if s]:
+            with EmulatorProcess("--profiles", "1000", "--events", str(int(size / EVENT_SHARE)),
+                                 "--rate-limits", "off") as emulator:
+                run = run_tap(f"memory-{size}", emulator.url, ("receive",), args.workers, workdir)
+            results["memory"][size] = {"peak_rss_mb": run.peak_rss_mb, **run.streams["receive"]}
+            print(f"  peak RSS with {run.streams['receive']['records']:,} receive events: {run.peak_rss_mb:.0f} MB "
+                  f"({rate(run.streams['receive']):,.0f} records/s)", flush=True)
+
+        print(f"Phase 2: realistic ({args.latency_ms} ms per request, Klaviyo's rate-limit tiers)", flush=True)
+        for label, workers in (("sequential", 1), ("concurrent", args.workers)):
+            with EmulatorProcess("--profiles", str(args.profiles), "--events", str(total_events),
+                                 "--rate-limits", "on", "--latency-ms", str(args.latency_ms)) as emulator:
+                run = run_tap(label, emulator.url, streams, workers, workdir)
+            results["realistic"][label] = {"peak_rss_mb": run.peak_rss_mb, "streams": run.streams}
+            print(f"  {label} done in {run.wall_seconds:.0f} s", flush=True)
+
+    print()
+    print("| reader | stream | records | records/s | requests | 429s | peak RSS | ceiling (records/s) | ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, run in results["realistic"].items():
+        for stream in streams:
+            figures = run["streams"][stream]
+            ceiling = min(rate_limit_ceiling(stream, figures["seconds"]), rate(results["cpu"][stream]))
+            figures["ceiling"] = ceiling
+            print(f"| {label} | {stream} | {figures['records']:,} | {rate(figures):,.0f} | {figures['requests']:,} | "
+                  f"{figures['throttled']} | {run['peak_rss_mb']:.0f} MB | {ceiling:,.0f} | {rate(figures) / ceiling:.0%} |")
+    cpu_receive = rate(results["cpu"]["receive"])
+    print(f"\nCPU-bound receive: {cpu_receive:,.0f} events/s; peak RSS by size: "
+          + ", ".join(f"{size:,} events {m['peak_rss_mb']:.0f} MB" for size, m in results["memory"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
