@@ -28,6 +28,7 @@ from tap_klaviyo.streams import STREAMS
 SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
 DEFAULT_REVISION = "2026-07-15"
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
+SECRET_SETTINGS = ("api_key",)
 
 
 class InvalidInputError(Exception):
@@ -45,6 +46,14 @@ def parse_json_object(text: str, what: str) -> dict:
         msg = f"{what} must hold a JSON object, not {type(value).__name__}."
         raise InvalidInputError(msg)
     return value
+
+
+def redact_secret_error(error: str) -> str:
+    """A JSON-schema error about a secret setting quotes its value; say what is wrong without it."""
+    for name in SECRET_SETTINGS:
+        if f"in config[{name!r}]" in error:
+            return f"{name} must be a string (its value is not shown: it is a secret)."
+    return error
 
 
 def check_catalog(catalog: dict, what: str = "The catalog") -> None:
@@ -204,7 +213,11 @@ class TapKlaviyo(Tap):
             kwargs["state"] = self._migrate_state(kwargs["state"])
         if isinstance(kwargs.get("catalog"), dict):
             check_catalog(kwargs["catalog"])
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as exc:
+            exc.errors = [redact_secret_error(error) for error in exc.errors]
+            raise
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:
