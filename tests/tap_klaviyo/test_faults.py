@@ -54,8 +54,8 @@ def test_a_multi_stream_sync_under_random_faults_equals_a_clean_sync(account, cl
 
 
 def test_a_429_storm_on_the_concurrent_reader_loses_nothing(emulator, account):
-    emulator.inject("429", count=6, path="/api/events", retry_after=1)
-    emulator.inject("429", count=3, path="/api/profiles", retry_after=1)
+    emulator.inject("429", count=3, path="/api/events", retry_after=1)
+    emulator.inject("429", count=2, path="/api/profiles", retry_after=1)
     started = time.monotonic()
     result = run_tap(tap_config(emulator, max_workers=4, max_retries=6), streams=("receive", "profiles"))
     elapsed = time.monotonic() - started
@@ -63,7 +63,7 @@ def test_a_429_storm_on_the_concurrent_reader_loses_nothing(emulator, account):
         keys = keys_of(result, stream)
         assert set(keys) == expected_keys(account, stream) and max(keys.values()) == 1, stream
     throttled = [r for r in emulator.requests if r.status == 429]
-    assert len(throttled) == 9
+    assert len(throttled) == 5
     assert elapsed >= 1.0, "429s wait for Retry-After"
 
 
