@@ -123,9 +123,14 @@ def run_tap(label: str, url: str, streams: tuple[str, ...], workers: int, workdi
 
 
 def rate_limit_ceiling(stream: str, seconds: float) -> float:
-    """Records/s that the fixed burst and steady windows allow over `seconds`, at full pages."""
+    """Records/s that the fixed burst and steady windows allow over `seconds`, at full pages.
+
+    Each minute window holds at most `steady` requests and at most `burst` per second of it that
+    the run spans, counting a partly spanned window or second as a whole one (the generous side).
+    """
     burst, steady, page = LIMITS[stream]
-    requests = min(burst * math.ceil(seconds), steady * math.ceil(seconds / 60))
+    minutes = math.ceil(seconds / 60)
+    requests = sum(min(steady, burst * math.ceil(min(60.0, seconds - 60 * k))) for k in range(minutes))
     return requests * page / seconds
 
 

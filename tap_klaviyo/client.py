@@ -96,6 +96,14 @@ class Deduplicator:
         return True
 
 
+class Page(list):
+    """One page of records, and whether `links.next` promised another."""
+
+    def __init__(self, records: list[dict], *, has_next: bool) -> None:
+        super().__init__(records)
+        self.has_next = has_next
+
+
 class KlaviyoStream(RESTStream):
     """One Klaviyo GET collection endpoint, read as a Singer stream."""
 
@@ -266,7 +274,7 @@ class KlaviyoStream(RESTStream):
 
     def iter_pages(
         self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
-    ) -> t.Iterator[list[dict]]:
+    ) -> t.Iterator[Page]:
         """Follow `links.next` verbatim (it already carries every query parameter) page by page."""
         url: str | None = self.get_url(context)
         query: dict[str, str] | None = params
@@ -277,7 +285,7 @@ class KlaviyoStream(RESTStream):
             document = self._send(prepared, context)
             url = document.links.next if document.links else None
             query = None
-            yield self.records_of(document)
+            yield Page(self.records_of(document), has_next=bool(url))
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return self.records_of(jsonapi.decode_document(response.content))
@@ -480,26 +488,44 @@ class KlaviyoStream(RESTStream):
             for page in self.iter_pages(context, self.range_params(context, window)):
                 yield from page
             return
+        first = self._first_key(context, window)
+        if first is None:
+            return
         cancelled = threading.Event()
         target = self.window_pages * (self.page_size or 100)
-        planner = WindowPlanner(window.start, window.end, target, initial_parts=workers * 2)
+        planner = WindowPlanner(first, window.end, target, initial_parts=workers * 2)
 
         def fetch(part: Window) -> WindowResult:
             return self._fetch_window(context, part, target, workers, cancelled)
 
         yield from read_ordered(planner, fetch, workers, ahead=workers + 2, cancelled=cancelled)
 
+    def _first_key(self, context: Context | None, window: Window) -> dt.datetime | None:
+        """Where the data starts: one request of one record, so empty history costs nothing more."""
+        params = {**self.range_params(context, window), "page[size]": "1"}
+        page = next(self.iter_pages(context, params), None)
+        value = page[0].get(self.replication_key) if page else None
+        return timeutil.parse_datetime(value) if value is not None else (window.start if page else None)
+
     def _fetch_window(
         self, context: Context | None, window: Window, target: int, workers: int, cancelled: threading.Event
     ) -> WindowResult:
-        """Read one window; past `target` records, hand the unread rest back as smaller windows."""
+        """Read one window; when its unread rest looks bigger than `target` records, hand it back split.
+
+        The density seen on the first page decides, so a dense window is split after one request
+        and its parts are fetched in parallel; a window expected to hold little more is read on.
+        """
         records: list[dict] = []
         pages = self.iter_pages(context, self.range_params(context, window), cancelled)
         for page in pages:
             records.extend(page)
             last_value = page[-1].get(self.replication_key) if page else None
-            if len(records) >= target and last_value is not None:  # a null key cannot split a window
-                last = timeutil.parse_datetime(last_value)
+            if not page.has_next or last_value is None:  # a null key cannot split a window
+                continue
+            last = timeutil.parse_datetime(last_value)
+            covered = (last - window.start).total_seconds()
+            rest = (window.end - last).total_seconds()
+            if len(records) >= target or covered <= 0 or len(records) * rest / covered > target:
                 remainder = split_remainder(window, last, len(records), target, max_parts=workers * 2)
                 if remainder:
                     pages.close()

@@ -9,12 +9,10 @@ hands its unread remainder back as several smaller windows.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import math
 import threading
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 MIN_SPAN = dt.timedelta(seconds=1)
@@ -99,6 +97,18 @@ class WindowPlanner:
         self.span = max(MIN_SPAN, min(wanted, self.span * GROWTH, self.max_span))
 
 
+class _Slot:
+    """One window in reading order: queued, being fetched, or fetched and waiting for the consumer."""
+
+    __slots__ = ("error", "result", "state", "window")
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.state = "queued"
+        self.result: WindowResult | None = None
+        self.error: BaseException | None = None
+
+
 def read_ordered(
     planner: WindowPlanner,
     fetch: t.Callable[[Window], WindowResult],
@@ -106,24 +116,75 @@ def read_ordered(
     ahead: int,
     cancelled: threading.Event,
 ) -> t.Iterator[dict]:
-    """Fetch windows with `workers` threads, at most `ahead` in flight, and yield records in order.
+    """Fetch windows with `workers` threads and yield their records in window order.
 
-    `cancelled` is set when the consumer stops early or a fetch fails, so that workers give up
-    instead of finishing windows nobody will read.
+    Workers always take the earliest queued window, so the one the consumer waits for comes
+    first; a window that splits queues its parts at once, where the next free worker finds them.
+    At most `ahead` windows are taken and not yet consumed (the memory bound), except the
+    earliest unconsumed one, which is always allowed, so the reader cannot deadlock.
+    `cancelled` is set when the consumer stops early or a fetch fails: workers then stop.
     """
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="klaviyo-window")
-    pending: collections.deque[Future[WindowResult]] = collections.deque()
+    slots: list[_Slot] = []  # unconsumed windows, in reading order
+    taken = 0  # slots fetched or being fetched, not yet consumed
+    lock = threading.Condition()
+
+    def next_task() -> _Slot | None:
+        nonlocal taken
+        with lock:
+            while not cancelled.is_set():
+                queued = [slot for slot in slots if slot.state == "queued"]
+                if len(queued) < workers and not planner.done:
+                    slots.append(_Slot(planner.next_window()))
+                    continue
+                if queued and (taken < ahead or queued[0] is slots[0]):
+                    queued[0].state = "fetching"
+                    taken += 1
+                    return queued[0]
+                if not queued and planner.done and all(slot.state == "done" for slot in slots):
+                    return None
+                lock.wait()
+            return None
+
+    def work() -> None:
+        while (slot := next_task()) is not None:
+            try:
+                result, error = fetch(slot.window), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+                result, error = None, exc
+            with lock:
+                slot.state, slot.result, slot.error = "done", result, error
+                if error is not None:
+                    cancelled.set()
+                elif result.remainder:
+                    position = slots.index(slot) + 1
+                    slots[position:position] = [_Slot(window) for window in result.remainder]
+                if result is not None:
+                    planner.observe(result)
+                lock.notify_all()
+
+    threads = [threading.Thread(target=work, name=f"klaviyo-window-{i}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
     try:
         while True:
-            while len(pending) < ahead and not planner.done:
-                pending.append(pool.submit(fetch, planner.next_window()))
-            if not pending:
-                return
-            result = pending.popleft().result()
-            planner.observe(result)
-            for window in reversed(result.remainder):
-                pending.appendleft(pool.submit(fetch, window))
-            yield from result.records
+            with lock:
+                while not (slots and slots[0].state == "done") and not (not slots and planner.done):
+                    if cancelled.is_set():
+                        failed = next((slot.error for slot in slots if slot.error is not None), None)
+                        if failed is not None:
+                            raise failed
+                    lock.wait(0.5)
+                if not slots:
+                    return
+                slot = slots.pop(0)
+                taken -= 1
+                lock.notify_all()
+            if slot.error is not None:
+                raise slot.error
+            yield from slot.result.records
     finally:
         cancelled.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        with lock:
+            lock.notify_all()
+        for thread in threads:
+            thread.join()
