@@ -121,7 +121,7 @@ class KlaviyoStream(RESTStream):
     to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
     date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
     windowed = False  # eligible for the concurrent time-window reader
-    window_pages = 4  # pages a window is sized to hold
+    window_pages = 2  # pages a window is sized to hold
 
     records_jsonpath = "$.data[*]"
     is_sorted = True
@@ -498,7 +498,7 @@ class KlaviyoStream(RESTStream):
         def fetch(part: Window) -> WindowResult:
             return self._fetch_window(context, part, target, workers, cancelled)
 
-        yield from read_ordered(planner, fetch, workers, ahead=workers + 2, cancelled=cancelled)
+        yield from read_ordered(planner, fetch, workers, ahead=2 * workers, cancelled=cancelled)
 
     def _first_key(self, context: Context | None, window: Window) -> dt.datetime | None:
         """Where the data starts: one request of one record, so empty history costs nothing more."""

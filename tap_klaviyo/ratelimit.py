@@ -36,7 +36,8 @@ STEADY_WINDOW = 61.0
 class RateLimiter:
     """Blocks callers so that one bucket's sends stay within its burst and steady windows."""
 
-    def __init__(self, tier: Tier, *, clock=time.monotonic, sleep=time.sleep) -> None:
+    def __init__(self, tier: Tier | None, *, clock=time.monotonic, sleep=time.sleep) -> None:
+        """`tier=None` paces nothing but still honours pauses (Retry-After)."""
         self.tier = tier
         self._clock = clock
         self._sleep = sleep
@@ -51,6 +52,8 @@ class RateLimiter:
         while self._steady and self._steady[0] + STEADY_WINDOW <= now:
             self._steady.popleft()
         wait = self._paused_until - now
+        if self.tier is None:
+            return wait
         if len(self._burst) >= self.tier.burst:
             wait = max(wait, self._burst[0] + BURST_WINDOW - now)
         if len(self._steady) >= self.tier.steady:
@@ -65,8 +68,9 @@ class RateLimiter:
                 now = self._clock()
                 wait = self._wait_time(now)
                 if wait <= 0:
-                    self._burst.append(now)
-                    self._steady.append(now)
+                    if self.tier is not None:
+                        self._burst.append(now)
+                        self._steady.append(now)
                     return waited
             self._sleep(wait)
             waited += wait
