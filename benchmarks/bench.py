@@ -147,7 +147,7 @@ def main() -> int:
     parser.add_argument("--receive-events", type=int, default=300_000, help="events of the receive stream")
     parser.add_argument("--profiles", type=int, default=50_000)
     parser.add_argument("--latency-ms", type=int, default=150, help="added latency per request (realistic phase)")
-    parser.add_argument("--workers", type=int, default=8, help="max_workers of the concurrent reader")
+    parser.add_argument("--workers", type=int, default=16, help="max_workers of the concurrent reader (the tap's default)")
     parser.add_argument("--memory-sizes", default="100000,1000000", help="receive-stream sizes for the RSS check")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()

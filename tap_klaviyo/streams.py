@@ -103,7 +103,6 @@ class ProfilesStream(KlaviyoStream):
     filter_field = "updated"
     lower_operator = "greater-than"
     page_size = 100
-    rate_tier = TIER_L
     date_time_fields = PROFILE_DATES
     windowed = True
     window_pages = 20

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import gc
-import datetime as dt
 import io
 import json
 import re
@@ -29,6 +28,7 @@ from tap_klaviyo.streams import STREAMS
 # Klaviyo's two-year support; 2026-10-15 replaces the campaigns API with a new shape.
 SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
 DEFAULT_REVISION = "2026-07-15"
+CPU_SLOTS = 2
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 SECRET_SETTINGS = ("api_key",)
 
@@ -178,7 +178,7 @@ class TapKlaviyo(Tap):
         th.Property(
             "max_workers",
             th.IntegerType,
-            default=8,
+            default=16,
             title="Concurrent requests",
             description=(
                 "Requests in flight per stream for the event and profile streams, which are read in time windows "
@@ -241,6 +241,8 @@ class TapKlaviyo(Tap):
         self.legacy_metric_bookmarks: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._limiters_lock = threading.Lock()
+        # Threads that may read, decode and flatten a response at once (any number may wait on the network).
+        self.cpu_slots = threading.BoundedSemaphore(CPU_SLOTS)
         if kwargs.get("state") is not None:
             kwargs["state"] = self._migrate_state(kwargs["state"])
         if isinstance(kwargs.get("catalog"), dict):

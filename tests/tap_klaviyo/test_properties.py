@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from klaviyo_emulator.filters import Literal, parse_datetime_us, parse_filter
 from tap_klaviyo import filters, timeutil
 from tap_klaviyo.client import ALL_HISTORY, Deduplicator
-from tap_klaviyo.windows import Window, split
+from tap_klaviyo.windows import split
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
