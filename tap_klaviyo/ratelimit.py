@@ -29,8 +29,8 @@ TIER_M = Tier(10, 150)
 TIER_L = Tier(75, 750)
 TIER_XL = Tier(350, 3500)
 
-BURST_WINDOW = 1.1
-STEADY_WINDOW = 61.0
+BURST_WINDOW = 1.05
+STEADY_WINDOW = 60.25
 
 
 class RateLimiter:
