@@ -105,7 +105,7 @@ class ProfilesStream(KlaviyoStream):
     page_size = 100
     date_time_fields = PROFILE_DATES
     windowed = True
-    window_pages = 20
+    window_pages = 10
 
     @property
     def predictive(self) -> bool:

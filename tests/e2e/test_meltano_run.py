@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_emulator import Account, Emulator
+from klaviyo_emulator import Account
 from tests.e2e.meltano_project import MeltanoProject, find_meltano, tap_env
 from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys, suppression_of
 
@@ -46,12 +46,6 @@ def project(tmp_path_factory) -> MeltanoProject:
 @pytest.fixture
 def account() -> Account:
     return Account.generate(seed=23, size="tiny")
-
-
-@pytest.fixture
-def emulator(account: Account):
-    with Emulator(account, rate_limits=False) as emu:
-        yield emu
 
 
 def expected_counts(account: Account) -> dict[str, int]:
