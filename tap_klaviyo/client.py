@@ -184,7 +184,23 @@ class KlaviyoStream(RESTStream):
         )
         if response.status_code >= 400:
             self.validate_response(response)
+        else:
+            self._observe_quota(response)
         return response
+
+    def _observe_quota(self, response: requests.Response) -> None:
+        """Pause the bucket when Klaviyo says its window is used up.
+
+        A private key shares the account's quota with every other integration using one, so the
+        server's `RateLimit-Remaining` can reach zero before this tap's own pacing would.
+        """
+        remaining = response.headers.get("RateLimit-Remaining")
+        reset = response.headers.get("RateLimit-Reset")
+        try:
+            if remaining is not None and reset is not None and int(remaining) <= 0:
+                self.rate_limiter.pause(max(0.0, float(reset)))
+        except ValueError:
+            return
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code

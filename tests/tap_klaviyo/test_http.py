@@ -83,3 +83,20 @@ def test_403_names_the_missing_scope(emulator, tmp_path):
     stderr = result.stderr.decode()
     assert "403" in stderr and "scope" in stderr
     assert key not in stderr and "Traceback" not in stderr
+
+
+def test_a_used_up_quota_pauses_the_bucket_until_the_window_resets(emulator, config):
+    """Another integration on the same account can use the quota up: RateLimit-Remaining says so."""
+    from tap_klaviyo.tap import TapKlaviyo
+
+    stream = TapKlaviyo(config=config).streams["lists"]
+    response = requests.Response()
+    response.status_code = 200
+    response.headers.update({"RateLimit-Limit": "750", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+    stream._observe_quota(response)
+    waited = stream.rate_limiter.acquire()
+    assert 0.9 <= waited <= 1.5
+    response.headers["RateLimit-Remaining"] = "12"
+    stream._observe_quota(response)
+    assert stream.rate_limiter.acquire() == 0
+
