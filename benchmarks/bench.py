@@ -80,15 +80,11 @@ class EmulatorProcess:
 
 
 def catalog(streams: tuple[str, ...]) -> dict:
+    """The tap's catalog with only `streams` selected (the test suite's helper)."""
     sys.path.insert(0, str(REPO))
-    from tap_klaviyo.tap import TapKlaviyo
+    from tests.conftest import catalog_for
 
-    result = TapKlaviyo(config={"api_key": API_KEY}, validate_config=False).catalog_dict
-    for entry in result["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return result
+    return catalog_for(*streams)
 
 
 def run_tap(label: str, url: str, streams: tuple[str, ...], workers: int, workdir: Path, *, paced: bool = True) -> Run:

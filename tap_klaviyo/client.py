@@ -111,9 +111,7 @@ class KlaviyoStream(RESTStream):
     rate_tier: Tier
     rate_bucket: str | None = None  # defaults to the path; streams on one endpoint share a bucket
     extra_params: t.ClassVar[dict[str, str]] = {}
-    base_filter: str | None = None
-    sort: str | None = None  # API sort field; defaults to `filter_field`
-    filter_field: str | None = None  # API field the replication range is filtered on
+    filter_field: str | None = None  # API field the replication range is filtered and sorted on
     lower_operator: str | None = "greater-or-equal"  # None: the API cannot filter the lower bound
     upper_operator: str | None = "less-than"  # None: the upper bound is applied client-side
     to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
@@ -121,7 +119,6 @@ class KlaviyoStream(RESTStream):
     windowed = False  # eligible for the concurrent time-window reader
     window_pages = 2  # pages a window is sized to hold
 
-    records_jsonpath = "$.data[*]"
     is_sorted = True
     STATE_MSG_FREQUENCY = 1000
     _LOG_REQUEST_METRICS = False
@@ -350,10 +347,8 @@ class KlaviyoStream(RESTStream):
         params = dict(self.extra_params)
         if self.page_size:
             params["page[size]"] = str(self.page_size)
-        if self.sort or self.filter_field:
-            params["sort"] = self.sort or self.filter_field
-        if self.base_filter:
-            params["filter"] = self.base_filter
+        if self.filter_field:
+            params["sort"] = self.filter_field
         return params
 
     def range_params(self, context: Context | None, window: Window | None) -> dict[str, str]:
@@ -510,29 +505,29 @@ class KlaviyoStream(RESTStream):
         progress.done(dedup.dropped)
 
     def _read(self, context: Context | None, window: Window | None) -> t.Iterator[dict]:
+        """The plain cursor walk, or after its first page, concurrent windows for the rest."""
         workers = int(self.config["max_workers"])
-        if not (self.windowed and window is not None and workers > 1):
-            for page in self.iter_pages(context, self.range_params(context, window)):
-                yield from page
-            return
-        first = self._first_key(context, window)
+        pages = self.iter_pages(context, self.range_params(context, window))
+        first = next(pages, None)
         if first is None:
             return
+        yield from first
+        last = first[-1].get(self.replication_key) if first else None
+        # One page was all, or this stream is not windowed, or a null key cannot start a window.
+        if not (first.has_next and self.windowed and window is not None and workers > 1 and last is not None):
+            for page in pages:
+                yield from page
+            return
+        pages.close()
+        # The rest in parallel windows from the first page's last key (its ties are deduplicated).
         cancelled = threading.Event()
         target = self.window_pages * (self.page_size or 100)
-        planner = WindowPlanner(first, window.end, target, initial_parts=workers * 2)
+        planner = WindowPlanner(timeutil.parse_datetime(last), window.end, target, initial_parts=workers * 2)
 
         def fetch(part: Window) -> WindowResult:
             return self._fetch_window(context, part, target, workers, cancelled)
 
         yield from read_ordered(planner, fetch, workers, ahead=2 * workers, cancelled=cancelled)
-
-    def _first_key(self, context: Context | None, window: Window) -> dt.datetime | None:
-        """Where the data starts: one request of one record, so empty history costs nothing more."""
-        params = {**self.range_params(context, window), "page[size]": "1"}
-        page = next(self.iter_pages(context, params), None)
-        value = page[0].get(self.replication_key) if page else None
-        return timeutil.parse_datetime(value) if value is not None else (window.start if page else None)
 
     def _fetch_window(
         self, context: Context | None, window: Window, target: int, workers: int, cancelled: threading.Event
