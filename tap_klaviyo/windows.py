@@ -45,7 +45,7 @@ def split(start: dt.datetime, end: dt.datetime, parts: int) -> list[Window]:
     """Cut [start, end) into `parts` consecutive windows of (nearly) equal length."""
     parts = max(1, parts)
     step = (end - start) / parts
-    bounds = [start + step * i for i in range(parts)] + [end]
+    bounds = [min(start + step * i, end) for i in range(parts)] + [end]  # rounding to µs may overshoot
     return [Window(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 

@@ -92,3 +92,11 @@ def test_consumer_stopping_early_cancels_the_workers():
     assert next(reader)["id"] == "r0"
     reader.close()
     assert cancelled.is_set()
+
+
+def test_split_of_a_few_microseconds_never_passes_the_end():
+    end = T0 + dt.timedelta(microseconds=3)
+    parts = split(T0, end, 5)  # a step of 0.6 µs rounds up to 1 µs
+    assert parts[-1].end == end
+    assert all(part.end <= end for part in parts)
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
