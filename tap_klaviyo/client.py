@@ -327,6 +327,10 @@ class KlaviyoStream(RESTStream):
         for name in self.to_one:
             data = jsonapi.related(resource, name)
             record[f"{name.replace('-', '_')}_id"] = data.id if isinstance(data, jsonapi.Ref) else None
+        return self.canonical_dates(record)
+
+    def canonical_dates(self, record: dict) -> dict:
+        """Date-time fields in RFC 3339; an unparseable one becomes null (logged), never a bookmark."""
         for name in self.date_time_fields:
             value = record.get(name)
             if value is not None:

@@ -9,7 +9,7 @@ from tap_klaviyo import jsonapi
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.filters import equals, join
 from tap_klaviyo.ratelimit import TIER_L, TIER_M, TIER_XL
-from tap_klaviyo.timeutil import canonical, normalize
+from tap_klaviyo.timeutil import canonical
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -141,6 +141,7 @@ class GlobalExclusionsStream(KlaviyoStream):
     page_size = 100
     rate_tier = TIER_L
     extra_params: t.ClassVar[dict[str, str]] = {"additional-fields[profile]": "subscriptions"}
+    date_time_fields = ("consent_timestamp", "created", "updated")
 
     def flatten(self, resource: jsonapi.Resource, included: list[jsonapi.Resource] | None) -> dict:  # noqa: ARG002
         attributes = resource.attributes or {}
@@ -148,7 +149,7 @@ class GlobalExclusionsStream(KlaviyoStream):
         suppression = marketing.get("suppression") or []
         stamps = [canonical(item["timestamp"]) for item in suppression if isinstance(item.get("timestamp"), str)]
         stamps = [stamp for stamp in stamps if stamp is not None]  # an unreadable stamp must not become the bookmark
-        return {
+        record = {
             "id": resource.id,
             "email": attributes.get("email"),
             "phone_number": attributes.get("phone_number"),
@@ -157,10 +158,11 @@ class GlobalExclusionsStream(KlaviyoStream):
             "list_suppressions": marketing.get("list_suppressions") or [],
             "can_receive_email_marketing": marketing.get("can_receive_email_marketing"),
             "consent": marketing.get("consent"),
-            "consent_timestamp": normalize(marketing.get("consent_timestamp")),
-            "created": normalize(attributes.get("created")),
-            "updated": normalize(attributes.get("updated")),
+            "consent_timestamp": marketing.get("consent_timestamp"),
+            "created": attributes.get("created"),
+            "updated": attributes.get("updated"),
         }
+        return self.canonical_dates(record)
 
 
 class MetricsStream(KlaviyoStream):
