@@ -26,6 +26,7 @@ from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._util import utc_now
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_klaviyo import jsonapi, schemas, timeutil
 from tap_klaviyo.filters import condition, join
@@ -116,6 +117,7 @@ class KlaviyoStream(RESTStream):
     upper_operator: str | None = "less-than"  # None: the upper bound is applied client-side
     to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
     date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
+    raw_attributes: tuple[str, ...] = ()  # nested objects written out as received, never decoded (when safe)
     windowed = False  # eligible for the concurrent time-window reader
     window_pages = 2  # pages a window is sized to hold
 
@@ -290,7 +292,7 @@ class KlaviyoStream(RESTStream):
         response = self._request(prepared, context)
         with self._tap.cpu_slots:
             try:
-                document = jsonapi.decode_document(response.content)
+                document = self.decode(response.content)
             except jsonapi.DecodeError as exc:
                 msg = f"Klaviyo sent an incomplete or malformed JSON:API body for GET {self.path}: {exc}"
                 raise JSONAPIDecodeError(msg, response) from exc
@@ -312,7 +314,39 @@ class KlaviyoStream(RESTStream):
             yield page
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        return self.records_of(jsonapi.decode_document(response.content))
+        return self.records_of(self.decode(response.content))
+
+    def decode(self, body: bytes) -> jsonapi.Document:
+        """A response body as a JSON:API document (see `_decode`).
+
+        A body with line breaks is decoded in full: undecoded JSON is written out verbatim,
+        and a line break inside it would split a Singer message line.
+        """
+        if b"\n" in body or b"\r" in body:
+            return jsonapi.decode_document(body)
+        return self._decode(body)
+
+    @cached_property
+    def _decode(self) -> t.Callable[[bytes], jsonapi.Document]:
+        """The fastest decoder that keeps records exact: `raw_attributes` stay undecoded JSON
+        only while nothing in the tap (stream maps, flattening, nested deselection, BATCH files)
+        needs to look inside them."""
+        if not self.raw_attributes or not self._records_leave_unchanged:
+            return jsonapi.decode_document
+        columns = {"id", *(f"{name.replace('-', '_')}_id" for name in self.to_one)}
+        attributes = [name for name in self.schema["properties"] if name not in columns]
+        return jsonapi.passthrough_decoder(attributes, self.raw_attributes, self.to_one)
+
+    @property
+    def _records_leave_unchanged(self) -> bool:
+        maps = self.stream_maps
+        return (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and not self._nested_deselection
+            and not self.get_batch_config(self.config)
+        )
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
         return [self.flatten(resource, document.included) for resource in document.data or ()]
@@ -321,9 +355,7 @@ class KlaviyoStream(RESTStream):
 
     def flatten(self, resource: jsonapi.Resource, included: list[jsonapi.Resource] | None) -> dict:  # noqa: ARG002
         """A JSON:API resource as a flat record: id, attributes, to-one relationship ids."""
-        record = {"id": resource.id}
-        if resource.attributes:
-            record.update(resource.attributes)
+        record = {"id": resource.id, **jsonapi.attributes_of(resource)}
         for name in self.to_one:
             data = jsonapi.related(resource, name)
             record[f"{name.replace('-', '_')}_id"] = data.id if isinstance(data, jsonapi.Ref) else None

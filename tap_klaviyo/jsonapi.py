@@ -45,7 +45,59 @@ decode_json = msgspec.json.Decoder().decode
 DecodeError = (msgspec.DecodeError, msgspec.ValidationError)
 
 
+def attributes_of(resource: Resource) -> dict[str, t.Any]:
+    """A resource's attributes as a dict, from either decoder (spread or copy it to change it)."""
+    attributes = resource.attributes
+    if attributes is None:
+        return {}
+    return attributes if isinstance(attributes, dict) else msgspec.structs.asdict(attributes)
+
+
 def related(resource: Resource, name: str) -> Ref | list[Ref] | None:
-    """The `data` of one relationship (None when absent or not included)."""
-    relationship = (resource.relationships or {}).get(name)
+    """The `data` of one relationship (None when absent or not included), from either decoder."""
+    relationships = resource.relationships
+    if relationships is None:
+        return None
+    if isinstance(relationships, dict):
+        relationship = relationships.get(name)
+    else:
+        relationship = getattr(relationships, _field(name), None)
     return relationship.data if relationship is not None else None
+
+
+def passthrough_decoder(
+    attributes: t.Iterable[str], raw: t.Collection[str], to_one: t.Iterable[str]
+) -> t.Callable[[bytes], Document]:
+    """A decoder for one stream's documents: only the named attributes and to-one relationships.
+
+    Attributes in `raw` stay undecoded (`msgspec.Raw`) and are written out byte for byte, so a
+    large nested object such as an event's `event_properties` costs no Python objects at all.
+    Everything else a resource carries is skipped without being built. Attributes and
+    relationships decode to structs (`msgspec.structs.asdict` turns the attributes into a dict).
+    """
+    attributes = list(attributes)
+    attribute_struct = msgspec.defstruct(
+        "Attributes",
+        [(_field(name), msgspec.Raw if name in raw else t.Any, None) for name in attributes],
+        rename={_field(name): name for name in attributes},
+    )
+    relationship_struct = msgspec.defstruct(
+        "Relationships",
+        [(_field(name), Relationship | None, None) for name in to_one],
+        rename={_field(name): name for name in to_one},
+    )
+    resource = msgspec.defstruct(
+        "PassthroughResource",
+        [("id", t.Any, None), ("attributes", attribute_struct | None, None),
+         ("relationships", relationship_struct | None, None)],
+    )
+    document = msgspec.defstruct(
+        "PassthroughDocument",
+        [("data", list[resource] | None, None), ("included", list[Resource] | None, None), ("links", Links | None, None)],
+    )
+    return msgspec.json.Decoder(document).decode
+
+
+def _field(name: str) -> str:
+    """A Python identifier for a JSON member name such as `campaign-messages`."""
+    return name.replace("-", "_")

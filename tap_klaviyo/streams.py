@@ -192,6 +192,7 @@ class EventStream(KlaviyoStream):
     rate_tier = TIER_XL
     to_one = ("profile", "metric")
     date_time_fields = ("datetime",)
+    raw_attributes = ("event_properties",)
     windowed = True
 
     @cached_property

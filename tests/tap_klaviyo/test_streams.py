@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import jsonschema
+import msgspec
 import pytest
 
 from tap_klaviyo.streams import STREAMS
@@ -119,3 +123,52 @@ def test_an_account_without_the_metric_gets_the_schema_no_records_and_a_reason(c
     assert result.records.get("dropped_email", []) == []
     assert "no Klaviyo metric named 'Dropped Email'" in caplog.text
     assert not [r for r in emulator.requests if r.path.startswith("/api/events")]
+
+
+def test_stream_maps_see_event_properties_as_objects(module_emulator, full_sync):
+    """event_properties pass through undecoded only while nothing reads them: a map does."""
+    config = tap_config(module_emulator, stream_maps={"receive": {"subject": "event_properties['Subject']"}})
+    mapped = run_tap(config, streams=("receive",)).records["receive"]
+    plain = {record["id"]: record for record in full_sync.records["receive"]}
+    assert [record["id"] for record in mapped] == list(plain)
+    for record in mapped:
+        assert record["subject"] == plain[record["id"]]["event_properties"]["Subject"]
+        assert record["event_properties"] == plain[record["id"]]["event_properties"]
+
+
+def test_flattening_serializes_event_properties(module_emulator, full_sync):
+    """The SDK's flattening writes an object without declared properties as a JSON string."""
+    config = tap_config(module_emulator, flattening_enabled=True, flattening_max_depth=1)
+    flat = run_tap(config, streams=("receive",)).records["receive"]
+    plain = {record["id"]: record for record in full_sync.records["receive"]}
+    assert len(flat) == len(plain)
+    for record in flat:
+        assert json.loads(record["event_properties"]) == plain[record["id"]]["event_properties"]
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_event_pages_decode_to_the_same_single_line_records_compact_or_pretty(module_emulator, account, indent):
+    """Undecoded JSON is written verbatim, so a body with line breaks must be decoded in full
+    (else one RECORD would span several lines of the Singer stream)."""
+    from tap_klaviyo.tap import TapKlaviyo
+
+    stream = TapKlaviyo(config=tap_config(module_emulator), parse_env_config=False).streams["receive"]
+    metric_id = klaviyo_metric_ids(account, "Received Email")[0]
+    events = list(account.events(metric_id=metric_id))[:3]
+    body = json.dumps({"data": events, "links": {"next": None}}, indent=indent).encode()
+    records = stream.records_of(stream.decode(body))
+    assert [record["id"] for record in records] == [event["id"] for event in events]
+    for record, event in zip(records, events):
+        line = msgspec.json.encode(record)
+        assert b"\n" not in line
+        assert msgspec.json.decode(line)["event_properties"] == event["attributes"]["event_properties"]
+
+
+def test_batch_files_hold_the_same_event_records(module_emulator, full_sync, tmp_path):
+    batch = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": tmp_path.as_uri()}}
+    result = run_tap(tap_config(module_emulator, batch_config=batch), streams=("receive",))
+    assert "receive" not in result.records
+    files = [name.removeprefix("file://") for m in result.messages if m["type"] == "BATCH" for name in m["manifest"]]
+    assert files
+    records = [json.loads(line) for name in files for line in gzip.open(name, "rt")]
+    assert records == full_sync.records["receive"]
