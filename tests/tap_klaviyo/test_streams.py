@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
@@ -172,3 +173,12 @@ def test_batch_files_hold_the_same_event_records(module_emulator, full_sync, tmp
     assert files
     records = [json.loads(line) for name in files for line in gzip.open(name, "rt")]
     assert records == full_sync.records["receive"]
+
+
+def test_records_carry_the_time_they_were_extracted(module_emulator):
+    before = dt.datetime.now(dt.timezone.utc)
+    result = run_tap(tap_config(module_emulator), streams=("receive", "lists"))
+    after = dt.datetime.now(dt.timezone.utc)
+    stamps = [dt.datetime.fromisoformat(m["time_extracted"]) for m in result.messages if m["type"] == "RECORD"]
+    assert stamps and all(before <= stamp <= after for stamp in stamps)
+    assert stamps == sorted(stamps)
