@@ -320,27 +320,23 @@ class KlaviyoStream(RESTStream):
         return self.records_of(self.decode(response.content))
 
     def decode(self, body: bytes) -> jsonapi.Document:
-        """A response body as a JSON:API document (see `_decode`).
-
-        A body with line breaks is decoded in full: undecoded JSON is written out verbatim,
-        and a line break inside it would split a Singer message line.
-        """
-        if b"\n" in body or b"\r" in body:
+        """A response body as a JSON:API document (see `_decode`)."""
+        if self._decode is jsonapi.decode_document:
             return jsonapi.decode_document(body)
-        return self._decode(body)
+        return self._decode(jsonapi.single_line(body))
 
     @cached_property
     def _decode(self) -> t.Callable[[bytes], jsonapi.Document]:
         """The fastest decoder that keeps records exact: `raw_attributes` stay undecoded JSON
         only while nothing in the tap (stream maps, flattening, nested deselection, BATCH files)
-        needs to look inside them."""
+        needs to look inside them. It decodes only the schema's attributes."""
         if not self.raw_attributes or not self._records_leave_unchanged:
             return jsonapi.decode_document
         columns = {"id", *(f"{name.replace('-', '_')}_id" for name in self.to_one)}
         attributes = [name for name in self.schema["properties"] if name not in columns]
         return jsonapi.passthrough_decoder(attributes, self.raw_attributes, self.to_one)
 
-    @property
+    @cached_property
     def _records_leave_unchanged(self) -> bool:
         maps = self.stream_maps
         return (
@@ -350,6 +346,13 @@ class KlaviyoStream(RESTStream):
             and not self._nested_deselection
             and not self.get_batch_config(self.config)
         )
+
+    @cached_property
+    def _records_go_out_as_built(self) -> bool:
+        """Records hold only schema fields (the passthrough decoder), all selected, and no map
+        changes them: each becomes its RECORD message as it is."""
+        every_field = self._emitted_fields == frozenset(self.schema["properties"])
+        return self._decode is not jsonapi.decode_document and every_field
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
         return [self.flatten(resource, document.included) for resource in document.data or ()]
@@ -482,6 +485,14 @@ class KlaviyoStream(RESTStream):
         type conformance has nothing to convert; dropping unknown or deselected top-level keys
         is all that is left. The walks cost more than half the tap's CPU on event streams.
         """
+        if self._records_go_out_as_built:
+            yield singer.RecordMessage(
+                stream=self.stream_maps[0].stream_alias,
+                record=record,
+                version=self._stream_version,
+                time_extracted=self._extraction_clock(),
+            )
+            return
         fields = self._emitted_fields
         extra = [key for key in record if key not in fields]
         for key in extra:

@@ -98,6 +98,14 @@ def passthrough_decoder(
     return msgspec.json.Decoder(document).decode
 
 
+def single_line(body: bytes) -> bytes:
+    """A JSON body without line breaks: undecoded parts of it are written out as they are, and
+    a line break would split a Singer message line. Compact bodies (Klaviyo's) are returned as is."""
+    if b"\n" in body or b"\r" in body:
+        return msgspec.json.format(body, indent=-1)
+    return body
+
+
 def _field(name: str) -> str:
     """A Python identifier for a JSON member name such as `campaign-messages`."""
     return name.replace("-", "_")

@@ -149,8 +149,8 @@ def test_flattening_serializes_event_properties(module_emulator, full_sync):
 
 @pytest.mark.parametrize("indent", [None, 2])
 def test_event_pages_decode_to_the_same_single_line_records_compact_or_pretty(module_emulator, account, indent):
-    """Undecoded JSON is written verbatim, so a body with line breaks must be decoded in full
-    (else one RECORD would span several lines of the Singer stream)."""
+    """Undecoded JSON is written out as it is, so a body with line breaks is made single-line
+    first (else one RECORD would span several lines of the Singer stream)."""
     from tap_klaviyo.tap import TapKlaviyo
 
     stream = TapKlaviyo(config=tap_config(module_emulator), parse_env_config=False).streams["receive"]
