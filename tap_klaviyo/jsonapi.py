@@ -46,11 +46,21 @@ DecodeError = (msgspec.DecodeError, msgspec.ValidationError)
 
 
 def attributes_of(resource: Resource) -> dict[str, t.Any]:
-    """A resource's attributes as a dict, from either decoder (spread or copy it to change it)."""
+    """A resource's attributes as a dict, from either decoder (spread or copy it to change it).
+
+    Undecoded values are copied out of the response body: a `msgspec.Raw` is a view that would
+    otherwise keep the whole body (1 MB for an event page) alive as long as any one record.
+    """
     attributes = resource.attributes
     if attributes is None:
         return {}
-    return attributes if isinstance(attributes, dict) else msgspec.structs.asdict(attributes)
+    if isinstance(attributes, dict):
+        return attributes
+    values = msgspec.structs.asdict(attributes)
+    for name, value in values.items():
+        if type(value) is msgspec.Raw:
+            values[name] = value.copy()
+    return values
 
 
 def related(resource: Resource, name: str) -> Ref | list[Ref] | None:
