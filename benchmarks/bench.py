@@ -16,7 +16,7 @@ Three phases:
    is the lower of what the rate limits allow over the run's duration (burst and steady windows,
    times the page size) and the median CPU-bound rate of phase 1.
 
-Run: python benchmarks/bench.py            (defaults: ~6 minutes on 2 cores)
+Run: python benchmarks/bench.py            (defaults: about 10 minutes on 2 cores)
      python benchmarks/bench.py --help
 """
 
