@@ -319,20 +319,14 @@ class KlaviyoStream(RESTStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return self.records_of(self.decode(response.content))
 
-    def decode(self, body: bytes) -> jsonapi.Document:
-        """A response body as a JSON:API document (see `_decode`)."""
-        if self._decode is jsonapi.decode_document:
-            return jsonapi.decode_document(body)
-        return self._decode(jsonapi.single_line(body))
-
     @cached_property
-    def _decode(self) -> t.Callable[[bytes], jsonapi.Document]:
-        """The fastest decoder that keeps records exact: `raw_attributes` stay undecoded JSON
-        only while nothing in the tap (stream maps, flattening, nested deselection, BATCH files)
-        needs to look inside them. It decodes only the schema's attributes."""
+    def decode(self) -> t.Callable[[bytes], jsonapi.Document]:
+        """The fastest decoder of response bodies that keeps records exact: `raw_attributes` stay
+        undecoded JSON only while nothing in the tap (stream maps, flattening, nested deselection,
+        BATCH files) needs to look inside them. That decoder reads only the schema's attributes."""
         if not self.raw_attributes or not self._records_leave_unchanged:
             return jsonapi.decode_document
-        columns = {"id", *(f"{name.replace('-', '_')}_id" for name in self.to_one)}
+        columns = {"id", *(column for _, column in self._to_one_columns)}
         attributes = [name for name in self.schema["properties"] if name not in columns]
         return jsonapi.passthrough_decoder(attributes, self.raw_attributes, self.to_one)
 
@@ -352,7 +346,12 @@ class KlaviyoStream(RESTStream):
         """Records hold only schema fields (the passthrough decoder), all selected, and no map
         changes them: each becomes its RECORD message as it is."""
         every_field = self._emitted_fields == frozenset(self.schema["properties"])
-        return self._decode is not jsonapi.decode_document and every_field
+        return self.decode is not jsonapi.decode_document and every_field
+
+    @cached_property
+    def _to_one_columns(self) -> tuple[tuple[str, str], ...]:
+        """(relationship, record column) pairs, e.g. ("campaign-messages", "campaign_messages_id")."""
+        return tuple((name, f"{name.replace('-', '_')}_id") for name in self.to_one)
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
         return [self.flatten(resource, document.included) for resource in document.data or ()]
@@ -362,9 +361,9 @@ class KlaviyoStream(RESTStream):
     def flatten(self, resource: jsonapi.Resource, included: list[jsonapi.Resource] | None) -> dict:  # noqa: ARG002
         """A JSON:API resource as a flat record: id, attributes, to-one relationship ids."""
         record = {"id": resource.id, **jsonapi.attributes_of(resource)}
-        for name in self.to_one:
+        for name, column in self._to_one_columns:
             data = jsonapi.related(resource, name)
-            record[f"{name.replace('-', '_')}_id"] = data.id if isinstance(data, jsonapi.Ref) else None
+            record[column] = data.id if isinstance(data, jsonapi.Ref) else None
         return self.canonical_dates(record)
 
     def canonical_dates(self, record: dict) -> dict:

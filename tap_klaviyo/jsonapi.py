@@ -83,7 +83,8 @@ def passthrough_decoder(
     Attributes in `raw` stay undecoded (`msgspec.Raw`) and are written out byte for byte, so a
     large nested object such as an event's `event_properties` costs no Python objects at all.
     Everything else a resource carries is skipped without being built. Attributes and
-    relationships decode to structs (`msgspec.structs.asdict` turns the attributes into a dict).
+    relationships decode to structs (`attributes_of` turns the attributes into a dict). Bodies
+    with line breaks are compacted first, since the undecoded parts are written out as they are.
     """
     attributes = list(attributes)
     attribute_struct = msgspec.defstruct(
@@ -105,7 +106,12 @@ def passthrough_decoder(
         "PassthroughDocument",
         [("data", list[resource] | None, None), ("included", list[Resource] | None, None), ("links", Links | None, None)],
     )
-    return msgspec.json.Decoder(document).decode
+    decode = msgspec.json.Decoder(document).decode
+
+    def decode_single_line(body: bytes) -> Document:
+        return decode(single_line(body))
+
+    return decode_single_line
 
 
 def single_line(body: bytes) -> bytes:
