@@ -40,7 +40,7 @@ SYNCED = re.compile(
     r"Stream (?P<stream>\S+) synced: (?P<records>\d+) records in (?P<seconds>[\d.]+) s .*?"
     r"(?P<requests>\d+) requests, (?P<throttled>\d+) throttled"
 )
-# Klaviyo's published tiers and the page size the tap uses, per stream (see tap_klaviyo/streams.py).
+# Klaviyo's published tiers and the page size the tap uses, per stream (see tap_klaviyo/streams/).
 LIMITS = {"receive": (350, 3500, 1000), "profiles": (75, 750, 100)}
 EVENT_SHARE = 0.36  # share of the emulator's events that belong to "Received Email"
 

@@ -62,6 +62,10 @@ def klaviyo_error_detail(response: requests.Response) -> str:
     return text or response.reason or ""
 
 
+class SyncCancelled(Exception):  # noqa: N818 - reads as what happened
+    """The run was cancelled (SIGTERM/SIGINT) or its output closed: every wait stops at once."""
+
+
 class JSONAPIDecodeError(RetriableAPIError):
     """A 2xx body that is not complete JSON (a truncated transfer): retried like a 5xx."""
 

@@ -238,6 +238,8 @@ class TapKlaviyo(Tap):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.run_started_at = timeutil.utcnow().replace(microsecond=0)
         self.request_stats = RequestStats()
+        # Set on SIGTERM/SIGINT or a closed stdout; every wait of the HTTP layer watches it.
+        self.cancelled = threading.Event()
         self.legacy_metric_bookmarks: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._limiters_lock = threading.Lock()

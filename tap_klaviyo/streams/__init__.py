@@ -1,0 +1,23 @@
+"""The streams, one module per area of Klaviyo's data model; each class declares its endpoint, keys,
+cursor and filters."""
+
+from __future__ import annotations
+
+from tap_klaviyo.streams.audience import (
+    GlobalExclusionsStream,
+    ListMembersStream,
+    ListsStream,
+    ProfilesStream,
+)
+from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
+from tap_klaviyo.streams.messaging import CampaignsStream
+
+STREAMS = (
+    ListsStream,
+    ListMembersStream,
+    CampaignsStream,
+    ProfilesStream,
+    GlobalExclusionsStream,
+    MetricsStream,
+    *EVENT_STREAMS,
+)
