@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import difflib
 import gc
 import io
 import json
+import os
 import re
+import signal
 import sys
 import threading
 import typing as t
@@ -19,8 +22,10 @@ from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.plugin_base import _ConfigInput
 
 from tap_klaviyo import timeutil
+from tap_klaviyo.client import SyncCancelled
 from tap_klaviyo.ratelimit import RateLimiter, Tier
 from tap_klaviyo.streams import STREAMS
 
@@ -31,6 +36,10 @@ DEFAULT_REVISION = "2026-07-15"
 CPU_SLOTS = 2
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 SECRET_SETTINGS = ("api_key",)
+CLOSED_OUTPUT = (
+    "stdout was closed before the sync ended (the target stopped reading): the records not yet written and "
+    "the last STATE were not delivered; the next run resumes from the last STATE the target received."
+)
 
 
 class InvalidInputError(Exception):
@@ -56,6 +65,23 @@ def redact_secret_error(error: str) -> str:
         if f"in config[{name!r}]" in error:
             return f"{name} must be a string (its value is not shown: it is a secret)."
     return error
+
+
+def explain_missing_key(error: str, *, from_env: bool) -> str:
+    """Say how to pass the API key when it is missing, rather than only that it is."""
+    if error != "'api_key' is a required property":
+        return error
+    if from_env:
+        return "api_key is missing: set TAP_KLAVIYO_API_KEY (settings are read from TAP_KLAVIYO_* with --config ENV)."
+    if os.environ.get("TAP_KLAVIYO_API_KEY"):
+        return (
+            "api_key is missing: TAP_KLAVIYO_API_KEY is set, but the environment is read only with --config ENV "
+            "(add it, alone or after a config file)."
+        )
+    return (
+        'api_key is missing: pass --config config.json holding {"api_key": "pk_..."}, '
+        "or set TAP_KLAVIYO_API_KEY and pass --config ENV."
+    )
 
 
 def check_catalog(catalog: dict, what: str = "The catalog") -> None:
@@ -85,12 +111,17 @@ class RequestStats:
             self.throttled[stream] += 1
 
 
+class OutputClosedError(SyncCancelled):
+    """stdout was closed: the target stopped reading, so nothing more can be delivered."""
+
+
 class SingerWriter(MsgSpecWriter):
     """msgspec-encoded messages, written in blocks of up to 64 KiB instead of one write per record.
 
     Each RECORD would otherwise cost a system call (more so under PYTHONUNBUFFERED=1, common in
-    containers). Order is kept, and every other message (STATE above all) is written and flushed
-    at once together with all the records before it.
+    containers). Order is kept; every other message (STATE above all) is written and flushed at
+    once together with all the records before it, and `flush` empties the block whenever a
+    stream or the sync ends, so no record waits for a STATE that may never come.
     """
 
     BLOCK = 1 << 16
@@ -98,15 +129,42 @@ class SingerWriter(MsgSpecWriter):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending = bytearray()
+        self.last_was_state = False
+        self.closed = False
+        self.cancelled: threading.Event | None = None  # the tap's, set when the output closes
 
     def write_message(self, message: singer.Message) -> None:
         self._pending += self.format_message(message)
         is_record = message.type == singer.SingerMessageType.RECORD
-        if not is_record or len(self._pending) >= self.BLOCK:
+        self.last_was_state = message.type == singer.SingerMessageType.STATE
+        if not is_record:
+            self.flush()
+        elif len(self._pending) >= self.BLOCK:
+            self._write(flush=False)
+
+    def write_state(self, state: dict) -> None:
+        """A STATE message, also when it equals the last one (the SDK's StateWriter skips those)."""
+        self.write_message(singer.StateMessage(value=state))
+
+    def flush(self) -> None:
+        self._write(flush=True)
+
+    def _write(self, *, flush: bool) -> None:
+        if self.closed:
+            raise OutputClosedError(CLOSED_OUTPUT)
+        try:
             sys.stdout.buffer.write(self._pending)
             self._pending.clear()
-            if not is_record:
+            if flush:
                 sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+            if self.cancelled is not None:
+                self.cancelled.set()
+            # Nothing more can reach the target; keep the interpreter's exit from failing on stdout too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise OutputClosedError(CLOSED_OUTPUT) from None
 
 
 @contextlib.contextmanager
@@ -240,6 +298,7 @@ class TapKlaviyo(Tap):
         self.request_stats = RequestStats()
         # Set on SIGTERM/SIGINT or a closed stdout; every wait of the HTTP layer watches it.
         self.cancelled = threading.Event()
+        self.cancelled_by: str | None = None
         self.legacy_metric_bookmarks: dict[str, str] = {}
         self._limiters: dict[str, RateLimiter] = {}
         self._limiters_lock = threading.Lock()
@@ -252,12 +311,22 @@ class TapKlaviyo(Tap):
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
-            exc.errors = [redact_secret_error(error) for error in exc.errors]
+            from_env = bool(kwargs.get("parse_env_config"))
+            exc.errors = [explain_missing_key(redact_secret_error(error), from_env=from_env) for error in exc.errors]
             raise
+        self._warn_unknown_settings()
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:
             self._check_catalog_streams()
+
+    def _warn_unknown_settings(self) -> None:
+        """A misspelled setting is otherwise ignored without a word (`start_dat` reads all history)."""
+        known = set(self.config_jsonschema["properties"])
+        for name in sorted(set(self.config) - known):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            self.logger.warning("Unknown setting %r is ignored.%s", name, hint)
 
     def _check_settings(self) -> None:
         """Checks the JSON schema cannot express; each failure is one line naming the setting."""
@@ -356,13 +425,20 @@ class TapKlaviyo(Tap):
         return [record for page in stream.iter_pages(None, {}) for record in page]
 
     def sync_all(self) -> None:
-        """Sync, and on failure emit the last good STATE before failing, so a rerun resumes."""
+        """Sync, then end the output with a STATE that follows every record written.
+
+        On failure or cancellation the records already built are written before that STATE, so
+        a rerun resumes from exactly what the target received.
+        """
+        self.message_writer.cancelled = self.cancelled
         try:
             with _few_gc_passes():
                 super().sync_all()
         except BaseException:
-            self._state_writer.write_state(self.state)
+            with contextlib.suppress(OutputClosedError):
+                self._end_output()
             raise
+        self._end_output()
         stats = self.request_stats
         self.logger.info(
             "Sync finished: %d requests, %d throttled (429).",
@@ -370,28 +446,58 @@ class TapKlaviyo(Tap):
             sum(stats.throttled.values()),
         )
 
+    def _end_output(self) -> None:
+        """Write what is buffered, and a final STATE unless the last message already is one."""
+        writer = self.message_writer
+        if not writer.last_was_state:
+            writer.write_state(self.state)
+        writer.flush()
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:  # noqa: ARG002
+        """SIGTERM/SIGINT: stop at the next record boundary instead of writing from the handler.
+
+        The handler only sets `cancelled`; the main thread raises SyncCancelled where no message
+        is half written, and sync_all then writes the records built so far and the last STATE.
+        A second signal ends the process at once (the target keeps the STATE it already has).
+        """
+        name = signal.Signals(signum).name
+        if self.cancelled.is_set():
+            os._exit(128 + signum)
+        self.cancelled.set()
+        self.cancelled_by = name
+        self.logger.warning("Received %s: stopping; the records read so far and the last STATE are written.", name)
+
     @classmethod
-    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
-        """Read the --config files; a missing or malformed one is one clear line and exit code 1."""
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> _ConfigInput:
+        """Read each --config file once (a pipe such as `<(echo ...)` can only be read once), merged
+        in order; a missing or malformed one is one clear line and exit code 1."""
+        merged: dict = {}
         try:
             for path in value:
-                if path != "ENV":
-                    try:
-                        with open(path, encoding="utf-8") as file:  # noqa: PTH123
-                            text = file.read()
-                    except OSError as exc:
-                        msg = f"--config file {path} cannot be read: {exc.strerror or exc}"
-                        raise InvalidInputError(msg) from None
-                    parse_json_object(text, f"--config file {path}")
+                if path == "ENV":
+                    continue
+                try:
+                    with open(path, encoding="utf-8") as file:  # noqa: PTH123
+                        text = file.read()
+                except OSError as exc:
+                    msg = f"--config file {path} cannot be read: {exc.strerror or exc}"
+                    raise InvalidInputError(msg) from None
+                merged |= parse_json_object(text, f"--config file {path}")
         except InvalidInputError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400
             ctx.exit(1)
-        return super().cb_config(ctx, param, value)
+        return _ConfigInput(config=merged, parse_env="ENV" in value)
+
+    @classmethod
+    def cb_test(cls, ctx: t.Any, param: t.Any, value: str) -> None:
+        """`--test`, with the same one-line failures as a sync."""
+        with cls._one_line_failures():
+            super().cb_test(ctx, param, value)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
-        """Run the CLI; known failures end with one clear line and exit code 1, no traceback."""
-        try:
+        """Run the CLI; known failures end with one clear line and a non-zero exit, no traceback."""
+        with cls._one_line_failures():
             for name in ("state", "catalog"):
                 file = kwargs.get(name)
                 if file is None:
@@ -406,9 +512,27 @@ class TapKlaviyo(Tap):
                     check_catalog(parsed, what)
                 kwargs[name] = io.StringIO(text)
             super().invoke(*args, **kwargs)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _one_line_failures(cls) -> t.Iterator[None]:
+        """Known failures as one line: 1 for errors and a closed output, 128 + signal when cancelled."""
+        try:
+            yield
+        except OutputClosedError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400
+            sys.exit(1)
+        except SyncCancelled as exc:
+            cls.logger.error(  # noqa: TRY400
+                "The sync was cancelled (%s): the records read so far and the last STATE were written; "
+                "the next run resumes from that STATE.",
+                exc,
+            )
+            sys.exit(128 + getattr(signal, str(exc), signal.SIGTERM))
         except (FatalAPIError, InvalidInputError) as exc:
             cls.logger.error("%s", " ".join(str(exc).split()))  # noqa: TRY400
             sys.exit(1)
+
 
 if __name__ == "__main__":
     TapKlaviyo.cli()

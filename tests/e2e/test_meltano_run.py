@@ -174,3 +174,10 @@ def test_meltano_run_jsonl_then_incremental(project: MeltanoProject, account, em
         assert new.get(stream, set()) <= set(record_keys(stream, appended)), f"{stream}: new records in the second run"
         if stream in EVENT_STREAMS or stream == "profiles":
             assert len(appended) < len(first[stream]), f"{stream}: the second run re-read everything"
+
+
+def test_meltano_config_list_shows_the_tap_defaults(project: MeltanoProject):
+    """Without declared defaults every setting read `None (default)`."""
+    out = project.run("config", "list", "tap-klaviyo", "--all").stdout
+    for setting, value in (("api_url", "'https://a.klaviyo.com'"), ("lookback_minutes", "180"), ("max_workers", "16")):
+        assert re.search(rf"^{setting} .* current value: {re.escape(value)} \(default\)$", out, re.M), out

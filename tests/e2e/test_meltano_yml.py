@@ -72,3 +72,14 @@ def test_loaders_are_pinned(meltano_yml):
     assert jsonl["pip_url"] == "target-jsonl==0.1.4"
     for loader in (duckdb, jsonl):
         assert loader["namespace"] and loader["executable"] and loader["settings"]
+
+
+def test_extractor_declares_every_default(meltano_yml, about):
+    """`meltano config list tap-klaviyo` shows the tap's own defaults, not `None (default)`."""
+    extractor = plugin(meltano_yml, "extractors", "tap-klaviyo")
+    declared = {setting["name"]: setting for setting in extractor["settings"]}
+    for name, schema in about["settings"]["properties"].items():
+        if "default" in schema:
+            assert declared[name].get("value") == schema["default"], name
+        else:
+            assert "value" not in declared[name], name
