@@ -66,7 +66,10 @@ def variants(s: dict[str, Any]) -> list[dict[str, Any]]:
     """The resolved alternatives of a oneOf/anyOf, flattened (or the schema itself)."""
     s = resolve(s)
     alts = s.get("oneOf") or s.get("anyOf")
-    return [v for alt in alts for v in variants(alt)] if alts else [s]
+    if not alts:
+        return [s]
+    nullable = {"nullable": True} if s.get("nullable") else {}  # a nullable union: every variant
+    return [{**v, **nullable} for alt in alts for v in variants(alt)]
 
 
 def convert(s: dict[str, Any], nullable: bool = False) -> dict[str, Any]:
