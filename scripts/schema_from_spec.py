@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,37 +116,45 @@ def resource(spec: dict[str, Any], path: str, included: str | None) -> dict[str,
 
 
 def at(node: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """The spec schema at a dotted path; a property of several variants is their union."""
     for step in dotted.split("."):
-        node = resolve(node)
         if step == "items":
-            node = node["items"]
-        else:
-            merged = convert(node)  # the union of the variants' properties
-            assert step in merged.get("properties", {}), f"no {step!r} in {dotted}"
-            node = next(v["properties"][step] for v in variants(node) if step in v.get("properties", {}))
+            node = resolve(node)["items"]
+            continue
+        found = [v["properties"][step] for v in variants(node) if step in v.get("properties", {})]
+        assert found, f"the spec has no {step!r} along {dotted}"
+        node = found[0] if len(found) == 1 else {"oneOf": found}
     return node
 
 
-def build(args: argparse.Namespace) -> dict[str, Any]:
-    spec = json.loads(Path(args.spec).read_text())
+def build(
+    spec: dict[str, Any],
+    path: str,
+    *,
+    included: str | None = None,
+    pk: Sequence[str] = ("id",),
+    to_one: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The flat record schema: keys, then attributes (or the derived ``fields``), to-one ids, extras."""
     COMPONENTS.update(spec["components"]["schemas"])
-    res = resource(spec, args.path, args.included)
-    props: dict[str, Any] = {pk: {"type": "string"} for pk in args.pk}
-    if args.field:
-        for name, dotted in (f.split("=", 1) for f in args.field):
+    res = resource(spec, path, included)
+    props: dict[str, Any] = {key: {"type": "string"} for key in pk}
+    if fields:
+        for name, dotted in fields.items():
             props.setdefault(name, convert(at(res, dotted), nullable=True))
     else:
         props.setdefault("id", {"type": "string"})
-        attrs = resolve(res["properties"]["attributes"]).get("properties", {})
-        for name, s in attrs.items():
+        for name, s in resolve(res["properties"]["attributes"]).get("properties", {}).items():
             props.setdefault(name, convert(s, nullable=True))
     rels = resolve(res["properties"].get("relationships", {})).get("properties", {})
-    for rel in args.to_one:
+    for rel in to_one:
         data = resolve(resolve(rels[rel])["properties"]["data"])
         assert data.get("type") == "object", f"{rel} is not a to-one relationship"
         props.setdefault(rel.replace("-", "_") + "_id", {"type": ["string", "null"]})
-    for name, value in (e.split("=", 1) for e in args.extra):
-        props.setdefault(name, SHORTHANDS[value] if value in SHORTHANDS else json.loads(value))
+    for name, value in (extra or {}).items():
+        props.setdefault(name, SHORTHANDS.get(value, value) if isinstance(value, str) else value)
     return {"type": "object", "properties": props}
 
 
@@ -159,9 +168,20 @@ def main() -> None:
     p.add_argument("--to-one", action="append", default=[], metavar="REL")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=SCHEMA")
     p.add_argument("--field", action="append", default=[], metavar="NAME=PATH")
-    args = p.parse_args()
-    out = REPO_ROOT / "tap_klaviyo" / "schemas" / f"{args.stream}.json"
-    out.write_text(json.dumps(build(args), indent=2) + "\n")
+    a = p.parse_args()
+    pairs = lambda items: dict(item.split("=", 1) for item in items)
+    extra = {k: v if v in SHORTHANDS else json.loads(v) for k, v in pairs(a.extra).items()}
+    schema = build(
+        json.loads(Path(a.spec).read_text()),
+        a.path,
+        included=a.included,
+        pk=a.pk,
+        to_one=a.to_one,
+        extra=extra,
+        fields=pairs(a.field),
+    )
+    out = REPO_ROOT / "tap_klaviyo" / "schemas" / f"{a.stream}.json"
+    out.write_text(json.dumps(schema, indent=2) + "\n")
     print(f"wrote {out.relative_to(REPO_ROOT)}")
 
 
