@@ -439,6 +439,8 @@ class TapKlaviyo(Tap):
                 self._end_output()
             raise
         self._end_output()
+        if self.cancelled_by:  # the signal came after the last record: still a cancelled run
+            raise SyncCancelled(self.cancelled_by)
         stats = self.request_stats
         self.logger.info(
             "Sync finished: %d requests, %d throttled (429).",
