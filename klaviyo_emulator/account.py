@@ -12,7 +12,13 @@ datetimes straddling page boundaries, two "Clicked Email" metrics, legacy
 "Unsubscribed" beside "Unsubscribed from Email Marketing", events of a metric
 /api/metrics does not list, suppressions newer than the profile's `updated`,
 all five suppression reasons, archived campaigns on every channel, profiles
-in several lists, an empty list, >200 metrics and more lists than one page.
+in several lists, an empty list, >200 metrics and more lists than one page;
+and, from the area mixins (areas/), archived/draft/manual/live flows with
+actions that have no message (delays, splits), SMS and email flow messages, an
+email A/B test with two messages, forms with several versions, tags from three
+groups on lists, segments, campaigns and flows, and profiles suppressed on
+several lists. Sizes beyond profiles/events (SIZES) scale flows, flow actions,
+templates, universal content, forms and images.
 """
 
 from __future__ import annotations
@@ -26,9 +32,15 @@ from typing import Callable, Iterator
 
 import msgspec
 
+from .areas.audience import AudienceData
+from .areas.catalog import CatalogData
+from .areas.content import ContentData
+from .areas.messaging import MessagingData
 from .events import EventStore
 from .resources import (
     DEFAULT_BASE_URL,
+    T_END,
+    T_START,
     UTC,
     Row,
     base62,
@@ -41,13 +53,12 @@ from .resources import (
     ulid,
 )
 
+SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images")
 PRESETS = {
-    "tiny": {"profiles": 300, "events": 3000},
-    "demo": {"profiles": 5_000, "events": 100_000},
-    "bench": {"profiles": 200_000, "events": 1_000_000},
+    "tiny": {"profiles": 300, "events": 3000, "flows": 8, "flow_actions": 30, "templates": 12, "universal_content": 8, "forms": 5, "images": 15},
+    "demo": {"profiles": 5_000, "events": 100_000, "flows": 24, "flow_actions": 100, "templates": 30, "universal_content": 24, "forms": 12, "images": 60},
+    "bench": {"profiles": 200_000, "events": 1_000_000, "flows": 200, "flow_actions": 1000, "templates": 100, "universal_content": 60, "forms": 30, "images": 300},
 }
-T_START = 1704067200  # 2024-01-01T00:00:00Z
-T_END = 1782777600  # 2026-06-30T00:00:00Z
 SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
 CHANNELS = ("email", "sms", "mobile_push")
 
@@ -123,6 +134,15 @@ class Members:
     def key(self, j: int) -> tuple[int, int]:
         return self.joined[j] * 1_000_000, self.profile[j]
 
+    def remove(self, profile: int) -> None:
+        """Leave the group; KeyError when the profile is not a member."""
+        for j, p in enumerate(self.profile):
+            if p == profile:
+                del self.profile[j]
+                del self.joined[j]
+                return
+        raise KeyError(profile)
+
     def add(self, profile: int, joined: int) -> None:
         """(Re-)join: a profile appears once, at its latest joined time."""
         for j, p in enumerate(self.profile):
@@ -135,10 +155,17 @@ class Members:
         self.joined.insert(pos, joined)
 
 
-class Account:
-    """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs."""
+class Account(AudienceData, MessagingData, ContentData, CatalogData):
+    """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs.
 
-    def __init__(self, seed: int, profiles: int, events: int) -> None:
+    Areas (klaviyo_emulator/areas/) contribute generators and mutation helpers as mixins.
+    """
+
+    def __init__(self, seed: int, profiles: int, events: int, **sizes: int) -> None:
+        unknown = set(sizes) - set(SIZES)
+        if unknown:
+            raise TypeError(f"unknown account sizes {sorted(unknown)}; choose from {SIZES}")
+        sizes = {**PRESETS["tiny"], **sizes}
         self.seed = seed
         self.lock = threading.RLock()
         self.version = 0  # bumped on every profile mutation; invalidates cached sort orders
@@ -151,20 +178,35 @@ class Account:
         self._build_profiles(profiles)
         self._build_lists_and_segments()
         self._build_campaigns()
-        self._build_small_collections()
+        self._build_templates(sizes["templates"])
+        self._build_flows(sizes["flows"], sizes["flow_actions"])
+        self._build_universal_content(sizes["universal_content"])
+        self._build_forms(sizes["forms"])
+        self._build_images(sizes["images"])
+        self._build_catalog()
+        self._build_tags()
         self.events_store = EventStore(seed)
         self._build_events(events)
 
     @classmethod
-    def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None) -> "Account":
-        """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes."""
+    def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None, **sizes: int | None) -> "Account":
+        """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes.
+
+        Sizes beyond profiles and events: flows, flow_actions (spread over the flows), templates,
+        universal_content, forms, images; e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)`.
+        """
         if size not in PRESETS:
             raise ValueError(f"unknown size {size!r}; choose one of {sorted(PRESETS)}")
         preset = PRESETS[size]
+        chosen = {k: preset[k] if sizes.get(k) is None else sizes[k] for k in SIZES}
+        unknown = set(sizes) - set(SIZES)
+        if unknown:
+            raise TypeError(f"unknown account sizes {sorted(unknown)}; choose from {SIZES}")
         return cls(
             seed,
             preset["profiles"] if profiles is None else profiles,
             preset["events"] if events is None else events,
+            **chosen,
         )
 
     # ----------------------------------------------------------------- clock
@@ -178,6 +220,11 @@ class Account:
 
     def now_us(self) -> int:
         return to_us(self.now())
+
+    def _bump(self, row: Row, name: str = "updated") -> None:
+        """Move a Row's `updated`-like attribute to now() (whole seconds, as Klaviyo renders it)."""
+        now = self.now_us() // 1_000_000 * 1_000_000
+        row.keys[name], row.attrs[name] = now, fmt_us(now)
 
     # --------------------------------------------------------------- metrics
     def _short_id(self, salt: int, taken: set) -> str:
@@ -522,10 +569,7 @@ class Account:
             attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(updated), "opt_in_process": "double_opt_in" if i % 3 == 0 else "single_opt_in"}
             self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": created, "updated": updated}))
             self.members[lid] = Members(self._sample_members(3000 + i, fraction))
-        first_list = self.list_rows[0].id
-        for i in range(5, self.n_generated, 11):  # list-level suppressions on the newsletter
-            h = mix(self.seed, i, 22)
-            self._p_list_supp[i] = [(first_list, ("UNSUBSCRIBE", "USER_SUPPRESSED")[h % 2], (T_START + h % (T_END - T_START)) * 1_000_000 + h % 999_999)]
+        self._build_list_suppressions()
         self.segment_rows: list[Row] = []
         seg_names = ["Engaged 30 Days", "Engaged 90 Days", "Repeat Buyers", "Lapsed Customers", "High CLV", "Never Opened",
                      "Recent Signups", "Bounced Addresses", "SMS Engaged", "Churn Risk", "Big Spenders", "Empty Segment"]  # fmt: skip
@@ -677,42 +721,6 @@ class Account:
                         row.keys[name] = value
             now = self.now_us()
             row.keys["updated_at"], row.attrs["updated_at"] = now, fmt_us(now, micro=True)
-
-    # ---------------------------------------- flows, templates, tags, catalog
-    def _build_small_collections(self) -> None:
-        self.flow_rows, self.template_rows, self.tag_rows, self.catalog_rows = [], [], [], []
-        triggers = ("Metric", "Added to List", "Date Based", "Price Drop", "Low Inventory", "Unconfigured")
-        for i, name in enumerate(("Welcome Series", "Abandoned Cart", "Browse Abandonment", "Post-Purchase", "Winback", "Birthday", "Price Drop Alert", "Sunset Unengaged")):
-            created = (T_START + i * 11 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 41) % (200 * 86400) * 1_000_000
-            attrs = {"name": name, "status": ("live", "manual", "draft")[i % 3], "archived": i == 7, "created": fmt_us(created), "updated": fmt_us(updated), "trigger_type": triggers[i % 6]}
-            fid = base62(mix(self.seed, i, 42), 6)
-            self.flow_rows.append(Row(fid, attrs, {"id": fid, "created": created, "updated": updated, **{k: attrs[k] for k in ("name", "status", "archived", "trigger_type")}}))
-        for i in range(12):
-            created = (T_START + i * 9 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 43) % (100 * 86400) * 1_000_000
-            tid = base62(mix(self.seed, i, 44), 6)
-            name = f"Template {i + 1:02d}"
-            attrs = {"name": name, "editor_type": ("CODE", "SYSTEM_DRAGGABLE", "USER_DRAGGABLE")[i % 3], "html": f"<html><body><h1>{name}</h1></body></html>",
-                     "text": f"{name}", "amp": None, "created": fmt_us(created), "updated": fmt_us(updated)}  # fmt: skip
-            definition = {"id": tid, "template_id": tid, "body": {"id": "body", "properties": {}, "sections": [], "styles": {}}, "styles": []} if i % 3 == 1 else None
-            self.template_rows.append(Row(tid, attrs, {"id": tid, "name": name, "created": created, "updated": updated}, {"definition": definition}))
-        self.tag_groups = [{"id": "1", "name": "Default", "exclusive": False, "default": True}, {"id": "2", "name": "Seasons", "exclusive": True, "default": False}]
-        for i, name in enumerate(("Promotions", "Newsletter", "Holiday", "Summer", "Winter", "Transactional")):
-            tag_id = "%08x-%04x-%04x-%04x-%012x" % tuple(mix(self.seed, i, 45 + k) & mask for k, mask in enumerate((0xFFFFFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFFFFFF)))
-            self.tag_rows.append(Row(tag_id, {"name": name}, {"id": tag_id, "name": name}, {"group": "2" if name in ("Summer", "Winter") else "1"}))
-        for i in range(120):
-            created = (T_START + i * 3 * 86400) * 1_000_000
-            item_id = f"$custom:::$default:::SKU-{i + 1:04d}"
-            attrs = {
-                "external_id": f"SKU-{i + 1:04d}", "title": f"Product {i + 1}", "description": f"Description of product {i + 1}",
-                "price": round(5 + mix(self.seed, i, 51) % 20000 / 100, 2), "url": f"https://shop.example.com/p/{i + 1}",
-                "image_full_url": f"https://shop.example.com/img/{i + 1}.jpg", "image_thumbnail_url": f"https://shop.example.com/img/{i + 1}_t.jpg",
-                "images": [f"https://shop.example.com/img/{i + 1}.jpg"], "custom_metadata": {"color": ("red", "blue", "green")[i % 3]},
-                "published": i % 10 != 0, "created": fmt_us(created), "updated": fmt_us(created + 86400 * 1_000_000),
-            }  # fmt: skip
-            keys = {"id": item_id, "ids": item_id, "created": created, "title": attrs["title"], "published": attrs["published"], "category.id": f"$custom:::$default:::CAT-{i % 4}"}
-            self.catalog_rows.append(Row(item_id, attrs, keys))
 
     # ---------------------------------------------------------------- events
     def _build_events(self, total: int) -> None:
