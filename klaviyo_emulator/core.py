@@ -81,6 +81,7 @@ class Endpoint:
     filter_required: bool = False
     default_sort: str = "id"
     bucket: str = field(default="")
+    fields_nested: dict[str, frozenset[str]] = field(default_factory=dict)  # dotted names per fields[...]; absent: any under a top-level name
 
     @property
     def rate_bucket(self) -> str:
@@ -100,6 +101,7 @@ def from_spec(path: str, rtype: str, handler: str, *, page_length: int | None = 
     return Endpoint(
         t["operation"], path, rtype, filters, t["sort"], page_size, page_length, page_size_since, t["include"],
         dict(t["additional"]), dict(t["fields"]), t["rate"], handler, predictive, t["filter_required"], default_sort, bucket,
+        {k: frozenset(t["fields_nested"].get(k, ())) for k in t["fields"]},
     )  # fmt: skip
 
 
@@ -177,7 +179,8 @@ def parse_query(ep: Endpoint, revision: str, path: str, params: list[tuple[str, 
         elif key.startswith("fields["):
             allowed = ep.fields.get(key)
             values = _csv(value)
-            if allowed is None or not values or any(v.split(".")[0] not in allowed for v in values):
+            nested = ep.fields_nested.get(key)
+            if allowed is None or not values or any(v.split(".")[0] not in allowed or ("." in v and nested is not None and v not in nested) for v in values):
                 raise invalid(f"'{value}' is not a valid choice for '{key}'.", key)
             fields[key[7:-1]] = values
         elif key.startswith("page[") and key not in ("page[size]", "page[cursor]"):

@@ -5,7 +5,8 @@ Regenerate with `python scripts/gen_emulator_tables.py` from endpoints-summary.j
 operation, rate (burst/s, steady/m), rate_conditional ((parameter, value), (burst, steady)),
 filters {field: (type, single ops, list ops, none ops, enum or None)}, filter_required,
 sort (ascending names; each also accepted with "-"), page_size (default, maximum) or None,
-include, additional {parameter: values}, fields {parameter: top-level names}.
+include, additional {parameter: values}, fields {parameter: top-level names},
+fields_nested {parameter: dotted sub-field names} (only for parameters that have some).
 """
 
 # fmt: off
@@ -21,6 +22,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[account]': ('contact_information', 'id', 'industry', 'locale', 'preferred_currency', 'public_api_key', 'test_account', 'timezone')},
+        'fields_nested': {'fields[account]': ('contact_information.default_sender_email', 'contact_information.default_sender_name', 'contact_information.organization_name', 'contact_information.street_address', 'contact_information.street_address.address1', 'contact_information.street_address.address2', 'contact_information.street_address.city', 'contact_information.street_address.country', 'contact_information.street_address.region', 'contact_information.street_address.zip', 'contact_information.website_url')},
     },
     '/api/accounts/{id}': {
         'operation': 'get_account',
@@ -33,6 +35,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[account]': ('contact_information', 'id', 'industry', 'locale', 'preferred_currency', 'public_api_key', 'test_account', 'timezone')},
+        'fields_nested': {'fields[account]': ('contact_information.default_sender_email', 'contact_information.default_sender_name', 'contact_information.organization_name', 'contact_information.street_address', 'contact_information.street_address.address1', 'contact_information.street_address.address2', 'contact_information.street_address.city', 'contact_information.street_address.country', 'contact_information.street_address.region', 'contact_information.street_address.zip', 'contact_information.website_url')},
     },
     '/api/campaign-messages/{id}': {
         'operation': 'get_campaign_message',
@@ -45,6 +48,7 @@ TABLES = {
         'include': ('campaign', 'image', 'template'),
         'additional': {},
         'fields': {'fields[campaign-message]': ('created_at', 'definition', 'id', 'send_times', 'updated_at'), 'fields[campaign]': ('archived', 'audiences', 'created_at', 'id', 'name', 'scheduled_at', 'send_options', 'send_strategy', 'send_time', 'status', 'tracking_options', 'updated_at'), 'fields[image]': ('format', 'hidden', 'id', 'image_url', 'name', 'size', 'updated_at'), 'fields[template]': ('amp', 'created', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {'fields[campaign-message]': ('definition.channel', 'definition.content', 'definition.content.action_buttons', 'definition.content.bcc_email', 'definition.content.body', 'definition.content.cc_email', 'definition.content.dynamic_image', 'definition.content.from_email', 'definition.content.from_label', 'definition.content.media_url', 'definition.content.preview_text', 'definition.content.reply_to_email', 'definition.content.subject', 'definition.content.title', 'definition.kv_pairs', 'definition.label', 'definition.notification_type', 'definition.options', 'definition.options.badge', 'definition.options.badge.badge_options', 'definition.options.badge.badge_options.badge_config', 'definition.options.badge.badge_options.set_from_property', 'definition.options.badge.badge_options.value', 'definition.options.badge.display', 'definition.options.on_open', 'definition.options.on_open.android_deep_link', 'definition.options.on_open.ios_deep_link', 'definition.options.on_open.type', 'definition.options.on_open.web_url', 'definition.options.play_sound', 'definition.render_options', 'definition.render_options.add_info_link', 'definition.render_options.add_opt_out_language', 'definition.render_options.add_org_prefix', 'definition.render_options.shorten_links'), 'fields[campaign]': ('audiences.excluded', 'audiences.included', 'send_options.use_smart_sending', 'send_strategy.date', 'send_strategy.datetime', 'send_strategy.method', 'send_strategy.options', 'send_strategy.options.is_local', 'send_strategy.options.send_past_recipients_immediately', 'send_strategy.throttle_percentage', 'tracking_options.add_tracking_params', 'tracking_options.custom_tracking_params', 'tracking_options.is_tracking_clicks', 'tracking_options.is_tracking_opens')},
     },
     '/api/campaign-messages/{id}/campaign': {
         'operation': 'get_campaign_for_campaign_message',
@@ -57,6 +61,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[campaign]': ('archived', 'audiences', 'created_at', 'id', 'name', 'scheduled_at', 'send_options', 'send_strategy', 'send_time', 'status', 'tracking_options', 'updated_at')},
+        'fields_nested': {'fields[campaign]': ('audiences.excluded', 'audiences.included', 'send_options.use_smart_sending', 'send_strategy.date', 'send_strategy.datetime', 'send_strategy.method', 'send_strategy.options', 'send_strategy.options.is_local', 'send_strategy.options.send_past_recipients_immediately', 'send_strategy.throttle_percentage', 'tracking_options.add_tracking_params', 'tracking_options.custom_tracking_params', 'tracking_options.is_tracking_clicks', 'tracking_options.is_tracking_opens')},
     },
     '/api/campaign-messages/{id}/image': {
         'operation': 'get_image_for_campaign_message',
@@ -69,6 +74,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[image]': ('format', 'hidden', 'id', 'image_url', 'name', 'size', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/campaign-messages/{id}/relationships/campaign': {
         'operation': 'get_campaign_id_for_campaign_message',
@@ -81,6 +87,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/campaign-messages/{id}/relationships/image': {
         'operation': 'get_image_id_for_campaign_message',
@@ -93,6 +100,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/campaign-messages/{id}/relationships/template': {
         'operation': 'get_template_id_for_campaign_message',
@@ -105,6 +113,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/campaign-messages/{id}/template': {
         'operation': 'get_template_for_campaign_message',
@@ -117,6 +126,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[template]': ('amp', 'created', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {},
     },
     '/api/campaign-recipient-estimation-jobs/{id}': {
         'operation': 'get_campaign_recipient_estimation_job',
@@ -129,6 +139,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[campaign-recipient-estimation-job]': ('id', 'status')},
+        'fields_nested': {},
     },
     '/api/campaign-recipient-estimations/{id}': {
         'operation': 'get_campaign_recipient_estimation',
@@ -141,6 +152,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[campaign-recipient-estimation]': ('estimated_recipient_count', 'id')},
+        'fields_nested': {},
     },
     '/api/campaign-send-jobs/{id}': {
         'operation': 'get_campaign_send_job',
@@ -153,6 +165,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[campaign-send-job]': ('id', 'status')},
+        'fields_nested': {},
     },
     '/api/campaigns': {
         'operation': 'get_campaigns',
@@ -165,6 +178,7 @@ TABLES = {
         'include': ('campaign-messages', 'tags'),
         'additional': {},
         'fields': {'fields[campaign-message]': ('created_at', 'definition', 'id', 'send_times', 'updated_at'), 'fields[campaign]': ('archived', 'audiences', 'created_at', 'id', 'name', 'scheduled_at', 'send_options', 'send_strategy', 'send_time', 'status', 'tracking_options', 'updated_at'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[campaign-message]': ('definition.channel', 'definition.content', 'definition.content.action_buttons', 'definition.content.bcc_email', 'definition.content.body', 'definition.content.cc_email', 'definition.content.dynamic_image', 'definition.content.from_email', 'definition.content.from_label', 'definition.content.media_url', 'definition.content.preview_text', 'definition.content.reply_to_email', 'definition.content.subject', 'definition.content.title', 'definition.kv_pairs', 'definition.label', 'definition.notification_type', 'definition.options', 'definition.options.badge', 'definition.options.badge.badge_options', 'definition.options.badge.badge_options.badge_config', 'definition.options.badge.badge_options.set_from_property', 'definition.options.badge.badge_options.value', 'definition.options.badge.display', 'definition.options.on_open', 'definition.options.on_open.android_deep_link', 'definition.options.on_open.ios_deep_link', 'definition.options.on_open.type', 'definition.options.on_open.web_url', 'definition.options.play_sound', 'definition.render_options', 'definition.render_options.add_info_link', 'definition.render_options.add_opt_out_language', 'definition.render_options.add_org_prefix', 'definition.render_options.shorten_links'), 'fields[campaign]': ('audiences.excluded', 'audiences.included', 'send_options.use_smart_sending', 'send_strategy.date', 'send_strategy.datetime', 'send_strategy.method', 'send_strategy.options', 'send_strategy.options.is_local', 'send_strategy.options.send_past_recipients_immediately', 'send_strategy.throttle_percentage', 'tracking_options.add_tracking_params', 'tracking_options.custom_tracking_params', 'tracking_options.is_tracking_clicks', 'tracking_options.is_tracking_opens')},
     },
     '/api/campaigns/{id}': {
         'operation': 'get_campaign',
@@ -177,6 +191,7 @@ TABLES = {
         'include': ('campaign-messages', 'tags'),
         'additional': {},
         'fields': {'fields[campaign-message]': ('created_at', 'definition', 'id', 'send_times', 'updated_at'), 'fields[campaign]': ('archived', 'audiences', 'created_at', 'id', 'name', 'scheduled_at', 'send_options', 'send_strategy', 'send_time', 'status', 'tracking_options', 'updated_at'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[campaign-message]': ('definition.channel', 'definition.content', 'definition.content.action_buttons', 'definition.content.bcc_email', 'definition.content.body', 'definition.content.cc_email', 'definition.content.dynamic_image', 'definition.content.from_email', 'definition.content.from_label', 'definition.content.media_url', 'definition.content.preview_text', 'definition.content.reply_to_email', 'definition.content.subject', 'definition.content.title', 'definition.kv_pairs', 'definition.label', 'definition.notification_type', 'definition.options', 'definition.options.badge', 'definition.options.badge.badge_options', 'definition.options.badge.badge_options.badge_config', 'definition.options.badge.badge_options.set_from_property', 'definition.options.badge.badge_options.value', 'definition.options.badge.display', 'definition.options.on_open', 'definition.options.on_open.android_deep_link', 'definition.options.on_open.ios_deep_link', 'definition.options.on_open.type', 'definition.options.on_open.web_url', 'definition.options.play_sound', 'definition.render_options', 'definition.render_options.add_info_link', 'definition.render_options.add_opt_out_language', 'definition.render_options.add_org_prefix', 'definition.render_options.shorten_links'), 'fields[campaign]': ('audiences.excluded', 'audiences.included', 'send_options.use_smart_sending', 'send_strategy.date', 'send_strategy.datetime', 'send_strategy.method', 'send_strategy.options', 'send_strategy.options.is_local', 'send_strategy.options.send_past_recipients_immediately', 'send_strategy.throttle_percentage', 'tracking_options.add_tracking_params', 'tracking_options.custom_tracking_params', 'tracking_options.is_tracking_clicks', 'tracking_options.is_tracking_opens')},
     },
     '/api/campaigns/{id}/campaign-messages': {
         'operation': 'get_messages_for_campaign',
@@ -189,6 +204,7 @@ TABLES = {
         'include': ('campaign', 'image', 'template'),
         'additional': {},
         'fields': {'fields[campaign-message]': ('created_at', 'definition', 'id', 'send_times', 'updated_at'), 'fields[campaign]': ('archived', 'audiences', 'created_at', 'id', 'name', 'scheduled_at', 'send_options', 'send_strategy', 'send_time', 'status', 'tracking_options', 'updated_at'), 'fields[image]': ('format', 'hidden', 'id', 'image_url', 'name', 'size', 'updated_at'), 'fields[template]': ('amp', 'created', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {'fields[campaign-message]': ('definition.channel', 'definition.content', 'definition.content.action_buttons', 'definition.content.bcc_email', 'definition.content.body', 'definition.content.cc_email', 'definition.content.dynamic_image', 'definition.content.from_email', 'definition.content.from_label', 'definition.content.media_url', 'definition.content.preview_text', 'definition.content.reply_to_email', 'definition.content.subject', 'definition.content.title', 'definition.kv_pairs', 'definition.label', 'definition.notification_type', 'definition.options', 'definition.options.badge', 'definition.options.badge.badge_options', 'definition.options.badge.badge_options.badge_config', 'definition.options.badge.badge_options.set_from_property', 'definition.options.badge.badge_options.value', 'definition.options.badge.display', 'definition.options.on_open', 'definition.options.on_open.android_deep_link', 'definition.options.on_open.ios_deep_link', 'definition.options.on_open.type', 'definition.options.on_open.web_url', 'definition.options.play_sound', 'definition.render_options', 'definition.render_options.add_info_link', 'definition.render_options.add_opt_out_language', 'definition.render_options.add_org_prefix', 'definition.render_options.shorten_links'), 'fields[campaign]': ('audiences.excluded', 'audiences.included', 'send_options.use_smart_sending', 'send_strategy.date', 'send_strategy.datetime', 'send_strategy.method', 'send_strategy.options', 'send_strategy.options.is_local', 'send_strategy.options.send_past_recipients_immediately', 'send_strategy.throttle_percentage', 'tracking_options.add_tracking_params', 'tracking_options.custom_tracking_params', 'tracking_options.is_tracking_clicks', 'tracking_options.is_tracking_opens')},
     },
     '/api/campaigns/{id}/relationships/campaign-messages': {
         'operation': 'get_message_ids_for_campaign',
@@ -201,6 +217,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/campaigns/{id}/relationships/tags': {
         'operation': 'get_tag_ids_for_campaign',
@@ -213,6 +230,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/campaigns/{id}/tags': {
         'operation': 'get_tags_for_campaign',
@@ -225,6 +243,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/catalog-categories': {
         'operation': 'get_catalog_categories',
@@ -237,6 +256,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category]': ('external_id', 'id', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/catalog-categories/{id}': {
         'operation': 'get_catalog_category',
@@ -249,6 +269,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category]': ('external_id', 'id', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/catalog-categories/{id}/items': {
         'operation': 'get_items_for_catalog_category',
@@ -261,6 +282,7 @@ TABLES = {
         'include': ('variants',),
         'additional': {},
         'fields': {'fields[catalog-item]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'price', 'published', 'title', 'updated', 'url'), 'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-categories/{id}/relationships/items': {
         'operation': 'get_item_ids_for_catalog_category',
@@ -273,6 +295,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-create-jobs': {
         'operation': 'get_bulk_create_categories_jobs',
@@ -285,6 +308,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-create-jobs/{job_id}': {
         'operation': 'get_bulk_create_categories_job',
@@ -297,6 +321,7 @@ TABLES = {
         'include': ('categories',),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-category]': ('external_id', 'id', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-delete-jobs': {
         'operation': 'get_bulk_delete_categories_jobs',
@@ -309,6 +334,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-delete-jobs/{job_id}': {
         'operation': 'get_bulk_delete_categories_job',
@@ -321,6 +347,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-update-jobs': {
         'operation': 'get_bulk_update_categories_jobs',
@@ -333,6 +360,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-category-bulk-update-jobs/{job_id}': {
         'operation': 'get_bulk_update_categories_job',
@@ -345,6 +373,7 @@ TABLES = {
         'include': ('categories',),
         'additional': {},
         'fields': {'fields[catalog-category-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-category]': ('external_id', 'id', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-create-jobs': {
         'operation': 'get_bulk_create_catalog_items_jobs',
@@ -357,6 +386,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-create-jobs/{job_id}': {
         'operation': 'get_bulk_create_catalog_items_job',
@@ -369,6 +399,7 @@ TABLES = {
         'include': ('items',),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-item]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'price', 'published', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-delete-jobs': {
         'operation': 'get_bulk_delete_catalog_items_jobs',
@@ -381,6 +412,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-delete-jobs/{job_id}': {
         'operation': 'get_bulk_delete_catalog_items_job',
@@ -393,6 +425,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-update-jobs': {
         'operation': 'get_bulk_update_catalog_items_jobs',
@@ -405,6 +438,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-item-bulk-update-jobs/{job_id}': {
         'operation': 'get_bulk_update_catalog_items_job',
@@ -417,6 +451,7 @@ TABLES = {
         'include': ('items',),
         'additional': {},
         'fields': {'fields[catalog-item-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-item]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'price', 'published', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-items': {
         'operation': 'get_catalog_items',
@@ -429,6 +464,7 @@ TABLES = {
         'include': ('variants',),
         'additional': {},
         'fields': {'fields[catalog-item]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'price', 'published', 'title', 'updated', 'url'), 'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-items/{id}': {
         'operation': 'get_catalog_item',
@@ -441,6 +477,7 @@ TABLES = {
         'include': ('variants',),
         'additional': {},
         'fields': {'fields[catalog-item]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'price', 'published', 'title', 'updated', 'url'), 'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-items/{id}/categories': {
         'operation': 'get_categories_for_catalog_item',
@@ -453,6 +490,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-category]': ('external_id', 'id', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/catalog-items/{id}/relationships/categories': {
         'operation': 'get_category_ids_for_catalog_item',
@@ -465,6 +503,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/catalog-items/{id}/relationships/variants': {
         'operation': 'get_variant_ids_for_catalog_item',
@@ -477,6 +516,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/catalog-items/{id}/variants': {
         'operation': 'get_variants_for_catalog_item',
@@ -489,6 +529,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-create-jobs': {
         'operation': 'get_bulk_create_variants_jobs',
@@ -501,6 +542,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-create-jobs/{job_id}': {
         'operation': 'get_bulk_create_variants_job',
@@ -513,6 +555,7 @@ TABLES = {
         'include': ('variants',),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-delete-jobs': {
         'operation': 'get_bulk_delete_variants_jobs',
@@ -525,6 +568,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-delete-jobs/{job_id}': {
         'operation': 'get_bulk_delete_variants_job',
@@ -537,6 +581,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-update-jobs': {
         'operation': 'get_bulk_update_variants_jobs',
@@ -549,6 +594,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/catalog-variant-bulk-update-jobs/{job_id}': {
         'operation': 'get_bulk_update_variants_job',
@@ -561,6 +607,7 @@ TABLES = {
         'include': ('variants',),
         'additional': {},
         'fields': {'fields[catalog-variant-bulk-update-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-variants': {
         'operation': 'get_catalog_variants',
@@ -573,6 +620,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/catalog-variants/{id}': {
         'operation': 'get_catalog_variant',
@@ -585,6 +633,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[catalog-variant]': ('created', 'custom_metadata', 'description', 'external_id', 'id', 'image_full_url', 'image_thumbnail_url', 'images', 'inventory_policy', 'inventory_quantity', 'price', 'published', 'sku', 'title', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/coupon-code-bulk-create-jobs': {
         'operation': 'get_bulk_create_coupon_code_jobs',
@@ -597,6 +646,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[coupon-code-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/coupon-code-bulk-create-jobs/{job_id}': {
         'operation': 'get_bulk_create_coupon_codes_job',
@@ -609,6 +659,7 @@ TABLES = {
         'include': ('coupon-codes',),
         'additional': {},
         'fields': {'fields[coupon-code-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'errors', 'expires_at', 'failed_count', 'id', 'status', 'total_count'), 'fields[coupon-code]': ('expires_at', 'id', 'status', 'unique_code')},
+        'fields_nested': {},
     },
     '/api/coupon-codes': {
         'operation': 'get_coupon_codes',
@@ -621,6 +672,7 @@ TABLES = {
         'include': ('coupon',),
         'additional': {},
         'fields': {'fields[coupon-code]': ('expires_at', 'id', 'status', 'unique_code'), 'fields[coupon]': ('description', 'external_id', 'id', 'monitor_configuration')},
+        'fields_nested': {},
     },
     '/api/coupon-codes/{id}': {
         'operation': 'get_coupon_code',
@@ -633,6 +685,7 @@ TABLES = {
         'include': ('coupon',),
         'additional': {},
         'fields': {'fields[coupon-code]': ('expires_at', 'id', 'status', 'unique_code'), 'fields[coupon]': ('description', 'external_id', 'id', 'monitor_configuration')},
+        'fields_nested': {},
     },
     '/api/coupon-codes/{id}/coupon': {
         'operation': 'get_coupon_for_coupon_code',
@@ -645,6 +698,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[coupon]': ('description', 'external_id', 'id', 'monitor_configuration')},
+        'fields_nested': {},
     },
     '/api/coupon-codes/{id}/relationships/coupon': {
         'operation': 'get_coupon_id_for_coupon_code',
@@ -657,6 +711,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/coupons': {
         'operation': 'get_coupons',
@@ -669,6 +724,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[coupon]': ('description', 'external_id', 'id', 'monitor_configuration')},
+        'fields_nested': {},
     },
     '/api/coupons/{id}': {
         'operation': 'get_coupon',
@@ -681,6 +737,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[coupon]': ('description', 'external_id', 'id', 'monitor_configuration')},
+        'fields_nested': {},
     },
     '/api/coupons/{id}/coupon-codes': {
         'operation': 'get_coupon_codes_for_coupon',
@@ -693,6 +750,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[coupon-code]': ('expires_at', 'id', 'status', 'unique_code')},
+        'fields_nested': {},
     },
     '/api/coupons/{id}/relationships/coupon-codes': {
         'operation': 'get_coupon_code_ids_for_coupon',
@@ -705,6 +763,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/custom-metrics': {
         'operation': 'get_custom_metrics',
@@ -717,6 +776,7 @@ TABLES = {
         'include': ('metrics',),
         'additional': {},
         'fields': {'fields[custom-metric]': ('created', 'definition', 'id', 'name', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {'fields[custom-metric]': ('definition.aggregation_method', 'definition.metric_groups')},
     },
     '/api/custom-metrics/{id}': {
         'operation': 'get_custom_metric',
@@ -729,6 +789,7 @@ TABLES = {
         'include': ('metrics',),
         'additional': {},
         'fields': {'fields[custom-metric]': ('created', 'definition', 'id', 'name', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {'fields[custom-metric]': ('definition.aggregation_method', 'definition.metric_groups')},
     },
     '/api/custom-metrics/{id}/metrics': {
         'operation': 'get_metrics_for_custom_metric',
@@ -741,6 +802,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/custom-metrics/{id}/relationships/metrics': {
         'operation': 'get_metric_ids_for_custom_metric',
@@ -753,6 +815,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/data-sources': {
         'operation': 'get_data_sources',
@@ -765,6 +828,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[data-source]': ('description', 'id', 'namespace', 'title', 'visibility')},
+        'fields_nested': {},
     },
     '/api/data-sources/{id}': {
         'operation': 'get_data_source',
@@ -777,6 +841,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[data-source]': ('description', 'id', 'namespace', 'title', 'visibility')},
+        'fields_nested': {},
     },
     '/api/events': {
         'operation': 'get_events',
@@ -789,6 +854,7 @@ TABLES = {
         'include': ('attributions', 'metric', 'profile'),
         'additional': {},
         'fields': {'fields[attribution]': ('id',), 'fields[event]': ('datetime', 'event_properties', 'id', 'timestamp', 'uuid'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated'), 'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'properties', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip')},
     },
     '/api/events/{id}': {
         'operation': 'get_event',
@@ -801,6 +867,7 @@ TABLES = {
         'include': ('attributions', 'metric', 'profile'),
         'additional': {},
         'fields': {'fields[attribution]': ('id',), 'fields[event]': ('datetime', 'event_properties', 'id', 'timestamp', 'uuid'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated'), 'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'properties', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip')},
     },
     '/api/events/{id}/metric': {
         'operation': 'get_metric_for_event',
@@ -813,6 +880,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/events/{id}/profile': {
         'operation': 'get_profile_for_event',
@@ -825,6 +893,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until')},
     },
     '/api/events/{id}/relationships/metric': {
         'operation': 'get_metric_id_for_event',
@@ -837,6 +906,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/events/{id}/relationships/profile': {
         'operation': 'get_profile_id_for_event',
@@ -849,6 +919,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flow-actions/{id}': {
         'operation': 'get_flow_action',
@@ -861,6 +932,7 @@ TABLES = {
         'include': ('flow', 'flow-messages'),
         'additional': {},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated'), 'fields[flow-message]': ('channel', 'created', 'definition', 'id', 'updated'), 'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type'), 'fields[flow-message]': ('definition.action_buttons', 'definition.add_info_link', 'definition.add_opt_out_language', 'definition.add_org_prefix', 'definition.add_tracking_params', 'definition.additional_filters', 'definition.additional_filters.condition_groups', 'definition.android_link', 'definition.badge', 'definition.badge_options', 'definition.badge_options.badge_config', 'definition.badge_options.set_from_property', 'definition.badge_options.value', 'definition.bcc_email', 'definition.body', 'definition.cc_email', 'definition.conversion_metric_id', 'definition.custom_tracking_params', 'definition.dynamic_image', 'definition.from_email', 'definition.from_label', 'definition.headers', 'definition.id', 'definition.image_id', 'definition.include_contact_card', 'definition.ios_link', 'definition.kv_pairs', 'definition.message_hierarchy', 'definition.name', 'definition.on_open', 'definition.preview_text', 'definition.push_type', 'definition.reply_to_email', 'definition.shorten_links', 'definition.smart_sending_enabled', 'definition.sms_quiet_hours_enabled', 'definition.sound', 'definition.subject_line', 'definition.template_id', 'definition.title', 'definition.to_emails', 'definition.transactional', 'definition.url', 'definition.vendor_id', 'definition.video_asset_id', 'definition.web_url')},
     },
     '/api/flow-actions/{id}/flow': {
         'operation': 'get_flow_for_flow_action',
@@ -873,6 +945,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated')},
+        'fields_nested': {},
     },
     '/api/flow-actions/{id}/flow-messages': {
         'operation': 'get_flow_action_messages',
@@ -885,6 +958,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow-message]': ('channel', 'created', 'definition', 'id', 'updated')},
+        'fields_nested': {'fields[flow-message]': ('definition.action_buttons', 'definition.add_info_link', 'definition.add_opt_out_language', 'definition.add_org_prefix', 'definition.add_tracking_params', 'definition.additional_filters', 'definition.additional_filters.condition_groups', 'definition.android_link', 'definition.badge', 'definition.badge_options', 'definition.badge_options.badge_config', 'definition.badge_options.set_from_property', 'definition.badge_options.value', 'definition.bcc_email', 'definition.body', 'definition.cc_email', 'definition.conversion_metric_id', 'definition.custom_tracking_params', 'definition.dynamic_image', 'definition.from_email', 'definition.from_label', 'definition.headers', 'definition.id', 'definition.image_id', 'definition.include_contact_card', 'definition.ios_link', 'definition.kv_pairs', 'definition.message_hierarchy', 'definition.name', 'definition.on_open', 'definition.preview_text', 'definition.push_type', 'definition.reply_to_email', 'definition.shorten_links', 'definition.smart_sending_enabled', 'definition.sms_quiet_hours_enabled', 'definition.sound', 'definition.subject_line', 'definition.template_id', 'definition.title', 'definition.to_emails', 'definition.transactional', 'definition.url', 'definition.vendor_id', 'definition.video_asset_id', 'definition.web_url')},
     },
     '/api/flow-actions/{id}/relationships/flow': {
         'operation': 'get_flow_id_for_flow_action',
@@ -897,6 +971,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flow-actions/{id}/relationships/flow-messages': {
         'operation': 'get_message_ids_for_flow_action',
@@ -909,6 +984,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flow-messages/{id}': {
         'operation': 'get_flow_message',
@@ -921,6 +997,7 @@ TABLES = {
         'include': ('flow-action', 'template'),
         'additional': {},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated'), 'fields[flow-message]': ('channel', 'created', 'definition', 'id', 'updated'), 'fields[template]': ('amp', 'created', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type'), 'fields[flow-message]': ('definition.action_buttons', 'definition.add_info_link', 'definition.add_opt_out_language', 'definition.add_org_prefix', 'definition.add_tracking_params', 'definition.additional_filters', 'definition.additional_filters.condition_groups', 'definition.android_link', 'definition.badge', 'definition.badge_options', 'definition.badge_options.badge_config', 'definition.badge_options.set_from_property', 'definition.badge_options.value', 'definition.bcc_email', 'definition.body', 'definition.cc_email', 'definition.conversion_metric_id', 'definition.custom_tracking_params', 'definition.dynamic_image', 'definition.from_email', 'definition.from_label', 'definition.headers', 'definition.id', 'definition.image_id', 'definition.include_contact_card', 'definition.ios_link', 'definition.kv_pairs', 'definition.message_hierarchy', 'definition.name', 'definition.on_open', 'definition.preview_text', 'definition.push_type', 'definition.reply_to_email', 'definition.shorten_links', 'definition.smart_sending_enabled', 'definition.sms_quiet_hours_enabled', 'definition.sound', 'definition.subject_line', 'definition.template_id', 'definition.title', 'definition.to_emails', 'definition.transactional', 'definition.url', 'definition.vendor_id', 'definition.video_asset_id', 'definition.web_url')},
     },
     '/api/flow-messages/{id}/flow-action': {
         'operation': 'get_action_for_flow_message',
@@ -933,6 +1010,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type')},
     },
     '/api/flow-messages/{id}/relationships/flow-action': {
         'operation': 'get_action_id_for_flow_message',
@@ -945,6 +1023,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flow-messages/{id}/relationships/template': {
         'operation': 'get_template_id_for_flow_message',
@@ -957,6 +1036,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flow-messages/{id}/template': {
         'operation': 'get_template_for_flow_message',
@@ -969,6 +1049,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[template]': ('amp', 'created', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {},
     },
     '/api/flows': {
         'operation': 'get_flows',
@@ -981,6 +1062,7 @@ TABLES = {
         'include': ('flow-actions', 'tags'),
         'additional': {},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated'), 'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type')},
     },
     '/api/flows/{id}': {
         'operation': 'get_flow',
@@ -993,6 +1075,7 @@ TABLES = {
         'include': ('flow-actions', 'tags'),
         'additional': {'additional-fields[flow]': ('definition',)},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated'), 'fields[flow]': ('archived', 'created', 'definition', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type'), 'fields[flow]': ('definition.actions', 'definition.entry_action_id', 'definition.profile_filter', 'definition.profile_filter.condition_groups', 'definition.reentry_criteria', 'definition.reentry_criteria.duration', 'definition.reentry_criteria.unit', 'definition.triggers')},
     },
     '/api/flows/{id}/flow-actions': {
         'operation': 'get_actions_for_flow',
@@ -1005,6 +1088,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow-action]': ('created', 'definition', 'id', 'updated')},
+        'fields_nested': {'fields[flow-action]': ('definition.data', 'definition.data.action_output_filter', 'definition.data.action_output_filter.condition_groups', 'definition.data.branches', 'definition.data.current_experiment', 'definition.data.current_experiment.allocations', 'definition.data.current_experiment.automatic_winner_selection_settings', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_date', 'definition.data.current_experiment.automatic_winner_selection_settings.automatic_end_statistical_certainty', 'definition.data.current_experiment.automatic_winner_selection_settings.enabled', 'definition.data.current_experiment.id', 'definition.data.current_experiment.name', 'definition.data.current_experiment.started', 'definition.data.current_experiment.variations', 'definition.data.current_experiment.winner_metric', 'definition.data.delay_until_time', 'definition.data.delay_until_weekdays', 'definition.data.experiment_status', 'definition.data.list_id', 'definition.data.main_action', 'definition.data.main_action.data', 'definition.data.main_action.data.message', 'definition.data.main_action.data.message.action_buttons', 'definition.data.main_action.data.message.add_info_link', 'definition.data.main_action.data.message.add_opt_out_language', 'definition.data.main_action.data.message.add_org_prefix', 'definition.data.main_action.data.message.add_tracking_params', 'definition.data.main_action.data.message.additional_filters', 'definition.data.main_action.data.message.additional_filters.condition_groups', 'definition.data.main_action.data.message.android_link', 'definition.data.main_action.data.message.badge', 'definition.data.main_action.data.message.badge_options', 'definition.data.main_action.data.message.badge_options.badge_config', 'definition.data.main_action.data.message.badge_options.set_from_property', 'definition.data.main_action.data.message.badge_options.value', 'definition.data.main_action.data.message.bcc_email', 'definition.data.main_action.data.message.body', 'definition.data.main_action.data.message.cc_email', 'definition.data.main_action.data.message.conversion_metric_id', 'definition.data.main_action.data.message.custom_tracking_params', 'definition.data.main_action.data.message.dynamic_image', 'definition.data.main_action.data.message.from_email', 'definition.data.main_action.data.message.from_label', 'definition.data.main_action.data.message.id', 'definition.data.main_action.data.message.image_id', 'definition.data.main_action.data.message.include_contact_card', 'definition.data.main_action.data.message.ios_link', 'definition.data.main_action.data.message.kv_pairs', 'definition.data.main_action.data.message.message_hierarchy', 'definition.data.main_action.data.message.name', 'definition.data.main_action.data.message.on_open', 'definition.data.main_action.data.message.preview_text', 'definition.data.main_action.data.message.push_type', 'definition.data.main_action.data.message.reply_to_email', 'definition.data.main_action.data.message.shorten_links', 'definition.data.main_action.data.message.smart_sending_enabled', 'definition.data.main_action.data.message.sms_quiet_hours_enabled', 'definition.data.main_action.data.message.sound', 'definition.data.main_action.data.message.subject_line', 'definition.data.main_action.data.message.template_id', 'definition.data.main_action.data.message.title', 'definition.data.main_action.data.message.transactional', 'definition.data.main_action.data.message.vendor_id', 'definition.data.main_action.data.message.video_asset_id', 'definition.data.main_action.data.message.web_url', 'definition.data.main_action.data.status', 'definition.data.main_action.id', 'definition.data.main_action.links', 'definition.data.main_action.links.next', 'definition.data.main_action.temporary_id', 'definition.data.main_action.type', 'definition.data.message', 'definition.data.message.action_buttons', 'definition.data.message.add_info_link', 'definition.data.message.add_opt_out_language', 'definition.data.message.add_org_prefix', 'definition.data.message.add_tracking_params', 'definition.data.message.additional_filters', 'definition.data.message.additional_filters.condition_groups', 'definition.data.message.android_link', 'definition.data.message.badge', 'definition.data.message.badge_options', 'definition.data.message.badge_options.badge_config', 'definition.data.message.badge_options.set_from_property', 'definition.data.message.badge_options.value', 'definition.data.message.bcc_email', 'definition.data.message.body', 'definition.data.message.cc_email', 'definition.data.message.conversion_metric_id', 'definition.data.message.custom_tracking_params', 'definition.data.message.dynamic_image', 'definition.data.message.from_email', 'definition.data.message.from_label', 'definition.data.message.headers', 'definition.data.message.id', 'definition.data.message.image_id', 'definition.data.message.include_contact_card', 'definition.data.message.ios_link', 'definition.data.message.kv_pairs', 'definition.data.message.message_hierarchy', 'definition.data.message.name', 'definition.data.message.on_open', 'definition.data.message.preview_text', 'definition.data.message.push_type', 'definition.data.message.reply_to_email', 'definition.data.message.shorten_links', 'definition.data.message.smart_sending_enabled', 'definition.data.message.sms_quiet_hours_enabled', 'definition.data.message.sound', 'definition.data.message.subject_line', 'definition.data.message.template_id', 'definition.data.message.title', 'definition.data.message.to_emails', 'definition.data.message.transactional', 'definition.data.message.url', 'definition.data.message.vendor_id', 'definition.data.message.video_asset_id', 'definition.data.message.web_url', 'definition.data.name', 'definition.data.on_execution', 'definition.data.profile_filter', 'definition.data.profile_filter.condition_groups', 'definition.data.profile_operations', 'definition.data.secondary_value', 'definition.data.service_configuration', 'definition.data.service_configuration.event_key', 'definition.data.service_configuration.event_payload', 'definition.data.service_configuration.report_id', 'definition.data.service_configuration.service_method_type', 'definition.data.service_configuration.tracking_company_id', 'definition.data.status', 'definition.data.target_days', 'definition.data.target_time', 'definition.data.timezone', 'definition.data.trigger_filter', 'definition.data.trigger_filter.condition_groups', 'definition.data.trigger_id', 'definition.data.trigger_subtype', 'definition.data.trigger_type', 'definition.data.unit', 'definition.data.value', 'definition.id', 'definition.links', 'definition.links.next', 'definition.links.next_if_false', 'definition.links.next_if_true', 'definition.temporary_id', 'definition.type')},
     },
     '/api/flows/{id}/relationships/flow-actions': {
         'operation': 'get_action_ids_for_flow',
@@ -1017,6 +1101,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flows/{id}/relationships/tags': {
         'operation': 'get_tag_ids_for_flow',
@@ -1029,6 +1114,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/flows/{id}/tags': {
         'operation': 'get_tags_for_flow',
@@ -1041,6 +1127,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/form-versions/{id}': {
         'operation': 'get_form_version',
@@ -1053,6 +1140,7 @@ TABLES = {
         'include': ('form',),
         'additional': {},
         'fields': {'fields[form-version]': ('ab_test', 'created_at', 'form_type', 'id', 'status', 'updated_at', 'variation_name'), 'fields[form]': ('ab_test', 'created_at', 'id', 'name', 'status', 'updated_at')},
+        'fields_nested': {'fields[form-version]': ('ab_test.variation_name',)},
     },
     '/api/form-versions/{id}/form': {
         'operation': 'get_form_for_form_version',
@@ -1065,6 +1153,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[form]': ('ab_test', 'created_at', 'id', 'name', 'status', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/form-versions/{id}/relationships/form': {
         'operation': 'get_form_id_for_form_version',
@@ -1077,6 +1166,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/forms': {
         'operation': 'get_forms',
@@ -1089,6 +1179,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[form]': ('ab_test', 'created_at', 'id', 'name', 'status', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/forms/{id}': {
         'operation': 'get_form',
@@ -1101,6 +1192,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[form]': ('ab_test', 'created_at', 'definition', 'id', 'name', 'status', 'updated_at')},
+        'fields_nested': {'fields[form]': ('definition.versions',)},
     },
     '/api/forms/{id}/form-versions': {
         'operation': 'get_versions_for_form',
@@ -1113,6 +1205,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[form-version]': ('ab_test', 'created_at', 'form_type', 'id', 'status', 'updated_at', 'variation_name')},
+        'fields_nested': {'fields[form-version]': ('ab_test.variation_name',)},
     },
     '/api/forms/{id}/relationships/form-versions': {
         'operation': 'get_version_ids_for_form',
@@ -1125,6 +1218,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/images': {
         'operation': 'get_images',
@@ -1137,6 +1231,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[image]': ('format', 'hidden', 'id', 'image_url', 'name', 'size', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/images/{id}': {
         'operation': 'get_image',
@@ -1149,6 +1244,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[image]': ('format', 'hidden', 'id', 'image_url', 'name', 'size', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/lists': {
         'operation': 'get_lists',
@@ -1161,6 +1257,7 @@ TABLES = {
         'include': ('flow-triggers', 'tags'),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/lists/{id}': {
         'operation': 'get_list',
@@ -1173,6 +1270,7 @@ TABLES = {
         'include': ('flow-triggers', 'tags'),
         'additional': {'additional-fields[list]': ('profile_count',)},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'profile_count', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/lists/{id}/flow-triggers': {
         'operation': 'get_flows_triggered_by_list',
@@ -1185,6 +1283,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated')},
+        'fields_nested': {},
     },
     '/api/lists/{id}/profiles': {
         'operation': 'get_profiles_for_list',
@@ -1197,6 +1296,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'joined_group_at', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until')},
     },
     '/api/lists/{id}/relationships/flow-triggers': {
         'operation': 'get_ids_for_flows_triggered_by_list',
@@ -1209,6 +1309,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/lists/{id}/relationships/profiles': {
         'operation': 'get_profile_ids_for_list',
@@ -1221,6 +1322,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/lists/{id}/relationships/tags': {
         'operation': 'get_tag_ids_for_list',
@@ -1233,6 +1335,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/lists/{id}/tags': {
         'operation': 'get_tags_for_list',
@@ -1245,6 +1348,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/mapped-metrics': {
         'operation': 'get_mapped_metrics',
@@ -1257,6 +1361,7 @@ TABLES = {
         'include': ('custom-metric', 'metric'),
         'additional': {},
         'fields': {'fields[custom-metric]': ('created', 'definition', 'id', 'name', 'updated'), 'fields[mapped-metric]': ('id', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {'fields[custom-metric]': ('definition.aggregation_method', 'definition.metric_groups')},
     },
     '/api/mapped-metrics/{id}': {
         'operation': 'get_mapped_metric',
@@ -1269,6 +1374,7 @@ TABLES = {
         'include': ('custom-metric', 'metric'),
         'additional': {},
         'fields': {'fields[custom-metric]': ('created', 'definition', 'id', 'name', 'updated'), 'fields[mapped-metric]': ('id', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {'fields[custom-metric]': ('definition.aggregation_method', 'definition.metric_groups')},
     },
     '/api/mapped-metrics/{id}/custom-metric': {
         'operation': 'get_custom_metric_for_mapped_metric',
@@ -1281,6 +1387,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[custom-metric]': ('created', 'definition', 'id', 'name', 'updated')},
+        'fields_nested': {'fields[custom-metric]': ('definition.aggregation_method', 'definition.metric_groups')},
     },
     '/api/mapped-metrics/{id}/metric': {
         'operation': 'get_metric_for_mapped_metric',
@@ -1293,6 +1400,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/mapped-metrics/{id}/relationships/custom-metric': {
         'operation': 'get_custom_metric_id_for_mapped_metric',
@@ -1305,6 +1413,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/mapped-metrics/{id}/relationships/metric': {
         'operation': 'get_metric_id_for_mapped_metric',
@@ -1317,6 +1426,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/metric-properties/{id}': {
         'operation': 'get_metric_property',
@@ -1329,6 +1439,7 @@ TABLES = {
         'include': ('metric',),
         'additional': {'additional-fields[metric-property]': ('sample_values',)},
         'fields': {'fields[metric-property]': ('id', 'inferred_type', 'label', 'property', 'sample_values'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/metric-properties/{id}/metric': {
         'operation': 'get_metric_for_metric_property',
@@ -1341,6 +1452,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/metric-properties/{id}/relationships/metric': {
         'operation': 'get_metric_id_for_metric_property',
@@ -1353,6 +1465,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/metrics': {
         'operation': 'get_metrics',
@@ -1365,6 +1478,7 @@ TABLES = {
         'include': ('flow-triggers',),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/metrics/{id}': {
         'operation': 'get_metric',
@@ -1377,6 +1491,7 @@ TABLES = {
         'include': ('flow-triggers',),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[metric]': ('created', 'id', 'integration', 'name', 'updated')},
+        'fields_nested': {},
     },
     '/api/metrics/{id}/flow-triggers': {
         'operation': 'get_flows_triggered_by_metric',
@@ -1389,6 +1504,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated')},
+        'fields_nested': {},
     },
     '/api/metrics/{id}/metric-properties': {
         'operation': 'get_properties_for_metric',
@@ -1401,6 +1517,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[metric-property]': ('sample_values',)},
         'fields': {'fields[metric-property]': ('id', 'inferred_type', 'label', 'property', 'sample_values')},
+        'fields_nested': {},
     },
     '/api/metrics/{id}/relationships/flow-triggers': {
         'operation': 'get_ids_for_flows_triggered_by_metric',
@@ -1413,6 +1530,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/metrics/{id}/relationships/metric-properties': {
         'operation': 'get_property_ids_for_metric',
@@ -1425,6 +1543,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-records/{id}': {
         'operation': 'get_object_record',
@@ -1437,6 +1556,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[object-record]': ('id', 'record_properties')},
+        'fields_nested': {},
     },
     '/api/object-schemas/{id}': {
         'operation': 'get_object_schema',
@@ -1449,6 +1569,7 @@ TABLES = {
         'include': ('object-schemas', 'profile-object-schemas', 'source-mapping'),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'meta', 'properties', 'published_at', 'required', 'status', 'title', 'visibility'), 'fields[profile-object-schema]': ('id', 'meta'), 'fields[source-mapping]': ('id', 'property_mappings', 'relationship_mappings')},
+        'fields_nested': {'fields[object-schema]': ('meta.description', 'meta.name', 'meta.relationship_id'), 'fields[profile-object-schema]': ('meta.description', 'meta.name', 'meta.relationship_id')},
     },
     '/api/object-schemas/{id}/relationships/object-schemas': {
         'operation': 'get_object_schema_relationships',
@@ -1461,6 +1582,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-schemas/{id}/relationships/profile-object-schemas': {
         'operation': 'get_profile_schema_relationships',
@@ -1473,6 +1595,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-schemas/{id}/relationships/source-mapping': {
         'operation': 'get_source_mapping_id_for_object_schema',
@@ -1485,6 +1608,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-schemas/{id}/source-mapping': {
         'operation': 'get_source_mapping_for_object_schema',
@@ -1497,6 +1621,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[source-mapping]': ('id', 'property_mappings', 'relationship_mappings')},
+        'fields_nested': {},
     },
     '/api/object-types': {
         'operation': 'get_object_types',
@@ -1509,6 +1634,7 @@ TABLES = {
         'include': ('current-schema', 'draft-schema'),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'properties', 'published_at', 'required', 'status', 'title', 'visibility'), 'fields[object-type]': ('created_at', 'description', 'id', 'namespace', 'status', 'title', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/object-types/{id}': {
         'operation': 'get_object_type',
@@ -1521,6 +1647,7 @@ TABLES = {
         'include': ('current-schema', 'draft-schema', 'object-types', 'profile-object-types', 'schema-versions'),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'properties', 'published_at', 'required', 'status', 'title', 'visibility'), 'fields[object-type]': ('created_at', 'description', 'id', 'meta', 'namespace', 'status', 'title', 'updated_at'), 'fields[profile-object-type]': ('id', 'meta')},
+        'fields_nested': {'fields[object-type]': ('meta.description', 'meta.name', 'meta.relationship_id'), 'fields[profile-object-type]': ('meta.description', 'meta.name', 'meta.relationship_id')},
     },
     '/api/object-types/{id}/current-schema': {
         'operation': 'get_current_schema_for_object_type',
@@ -1533,6 +1660,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'properties', 'published_at', 'required', 'status', 'title', 'visibility')},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/draft-schema': {
         'operation': 'get_draft_schema_for_object_type',
@@ -1545,6 +1673,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'properties', 'published_at', 'required', 'status', 'title', 'visibility')},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/object-ingestion-logs': {
         'operation': 'get_ingestion_logs_for_object_type',
@@ -1557,6 +1686,7 @@ TABLES = {
         'include': ('object-record', 'object-type'),
         'additional': {},
         'fields': {'fields[object-ingestion-log]': ('errors', 'event_type', 'id', 'status', 'summary', 'timestamp'), 'fields[object-record]': ('id', 'record_properties'), 'fields[object-type]': ('created_at', 'description', 'id', 'namespace', 'status', 'title', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/object-records': {
         'operation': 'get_records_for_object_type',
@@ -1569,6 +1699,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[object-record]': ('id', 'record_properties')},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/current-schema': {
         'operation': 'get_current_schema_id_for_object_type',
@@ -1581,6 +1712,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/draft-schema': {
         'operation': 'get_draft_schema_id_for_object_type',
@@ -1593,6 +1725,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/object-ingestion-logs': {
         'operation': 'get_ingestion_log_ids_for_object_type',
@@ -1605,6 +1738,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/object-records': {
         'operation': 'get_record_ids_for_object_type',
@@ -1617,6 +1751,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/object-types': {
         'operation': 'get_object_type_relationships',
@@ -1629,6 +1764,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/profile-object-types': {
         'operation': 'get_profile_type_relationships',
@@ -1641,6 +1777,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/relationships/schema-versions': {
         'operation': 'get_schema_version_ids_for_object_type',
@@ -1653,6 +1790,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/object-types/{id}/schema-versions': {
         'operation': 'get_schema_versions_for_object_type',
@@ -1665,6 +1803,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[object-schema]': ('description', 'id', 'properties', 'published_at', 'required', 'status', 'title', 'visibility')},
+        'fields_nested': {},
     },
     '/api/profile-bulk-import-jobs': {
         'operation': 'get_bulk_import_profiles_jobs',
@@ -1677,6 +1816,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[profile-bulk-import-job]': ('completed_at', 'completed_count', 'created_at', 'expires_at', 'failed_count', 'id', 'started_at', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profile-bulk-import-jobs/{id}/import-errors': {
         'operation': 'get_errors_for_bulk_import_profiles_job',
@@ -1689,6 +1829,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[import-error]': ('code', 'detail', 'id', 'original_payload', 'source', 'title')},
+        'fields_nested': {'fields[import-error]': ('source.pointer',)},
     },
     '/api/profile-bulk-import-jobs/{id}/lists': {
         'operation': 'get_list_for_bulk_import_profiles_job',
@@ -1701,6 +1842,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'updated')},
+        'fields_nested': {},
     },
     '/api/profile-bulk-import-jobs/{id}/profiles': {
         'operation': 'get_profiles_for_bulk_import_profiles_job',
@@ -1713,6 +1855,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until')},
     },
     '/api/profile-bulk-import-jobs/{id}/relationships/lists': {
         'operation': 'get_list_ids_for_bulk_import_profiles_job',
@@ -1725,6 +1868,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profile-bulk-import-jobs/{id}/relationships/profiles': {
         'operation': 'get_profile_ids_for_bulk_import_profiles_job',
@@ -1737,6 +1881,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profile-bulk-import-jobs/{job_id}': {
         'operation': 'get_bulk_import_profiles_job',
@@ -1749,6 +1894,7 @@ TABLES = {
         'include': ('lists',),
         'additional': {},
         'fields': {'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'updated'), 'fields[profile-bulk-import-job]': ('completed_at', 'completed_count', 'created_at', 'expires_at', 'failed_count', 'id', 'started_at', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profile-suppression-bulk-create-jobs': {
         'operation': 'get_bulk_suppress_profiles_jobs',
@@ -1761,6 +1907,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[profile-suppression-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'id', 'skipped_count', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profile-suppression-bulk-create-jobs/{job_id}': {
         'operation': 'get_bulk_suppress_profiles_job',
@@ -1773,6 +1920,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[profile-suppression-bulk-create-job]': ('completed_at', 'completed_count', 'created_at', 'id', 'skipped_count', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profile-suppression-bulk-delete-jobs': {
         'operation': 'get_bulk_unsuppress_profiles_jobs',
@@ -1785,6 +1933,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[profile-suppression-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'id', 'skipped_count', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profile-suppression-bulk-delete-jobs/{job_id}': {
         'operation': 'get_bulk_unsuppress_profiles_job',
@@ -1797,6 +1946,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[profile-suppression-bulk-delete-job]': ('completed_at', 'completed_count', 'created_at', 'id', 'skipped_count', 'status', 'total_count')},
+        'fields_nested': {},
     },
     '/api/profiles': {
         'operation': 'get_profiles',
@@ -1809,6 +1959,7 @@ TABLES = {
         'include': ('conversations', 'push-tokens'),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[conversation]': ('channel', 'id'), 'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated'), 'fields[push-token]': ('background', 'created', 'enablement_status', 'id', 'metadata', 'platform', 'recorded_date', 'token', 'vendor')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until'), 'fields[push-token]': ('metadata.app_build', 'metadata.app_id', 'metadata.app_name', 'metadata.app_version', 'metadata.device_id', 'metadata.device_model', 'metadata.environment', 'metadata.klaviyo_sdk', 'metadata.manufacturer', 'metadata.os_name', 'metadata.os_version', 'metadata.sdk_version')},
     },
     '/api/profiles/{id}': {
         'operation': 'get_profile',
@@ -1821,6 +1972,7 @@ TABLES = {
         'include': ('conversations', 'lists', 'push-tokens', 'segments'),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[conversation]': ('channel', 'id'), 'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'updated'), 'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated'), 'fields[push-token]': ('background', 'created', 'enablement_status', 'id', 'metadata', 'platform', 'recorded_date', 'token', 'vendor'), 'fields[segment]': ('created', 'definition', 'id', 'is_active', 'is_processing', 'is_starred', 'name', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until'), 'fields[push-token]': ('metadata.app_build', 'metadata.app_id', 'metadata.app_name', 'metadata.app_version', 'metadata.device_id', 'metadata.device_model', 'metadata.environment', 'metadata.klaviyo_sdk', 'metadata.manufacturer', 'metadata.os_name', 'metadata.os_version', 'metadata.sdk_version'), 'fields[segment]': ('definition.condition_groups',)},
     },
     '/api/profiles/{id}/conversation': {
         'operation': 'get_conversation_for_profile',
@@ -1833,6 +1985,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[conversation]': ('channel', 'id')},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/conversations': {
         'operation': 'get_conversations_for_profile',
@@ -1845,6 +1998,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[conversation]': ('channel', 'id')},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/lists': {
         'operation': 'get_lists_for_profile',
@@ -1857,6 +2011,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[list]': ('created', 'id', 'name', 'opt_in_process', 'updated')},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/push-tokens': {
         'operation': 'get_push_tokens_for_profile',
@@ -1869,6 +2024,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[push-token]': ('background', 'created', 'enablement_status', 'id', 'metadata', 'platform', 'recorded_date', 'token', 'vendor')},
+        'fields_nested': {'fields[push-token]': ('metadata.app_build', 'metadata.app_id', 'metadata.app_name', 'metadata.app_version', 'metadata.device_id', 'metadata.device_model', 'metadata.environment', 'metadata.klaviyo_sdk', 'metadata.manufacturer', 'metadata.os_name', 'metadata.os_version', 'metadata.sdk_version')},
     },
     '/api/profiles/{id}/relationships/conversation': {
         'operation': 'get_conversation_id_for_profile',
@@ -1881,6 +2037,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/relationships/conversations': {
         'operation': 'get_conversation_ids_for_profile',
@@ -1893,6 +2050,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/relationships/lists': {
         'operation': 'get_list_ids_for_profile',
@@ -1905,6 +2063,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/relationships/push-tokens': {
         'operation': 'get_push_token_ids_for_profile',
@@ -1917,6 +2076,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/relationships/segments': {
         'operation': 'get_segment_ids_for_profile',
@@ -1929,6 +2089,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/profiles/{id}/segments': {
         'operation': 'get_segments_for_profile',
@@ -1941,6 +2102,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[segment]': ('created', 'definition', 'id', 'is_active', 'is_processing', 'is_starred', 'name', 'updated')},
+        'fields_nested': {'fields[segment]': ('definition.condition_groups',)},
     },
     '/api/push-tokens': {
         'operation': 'get_push_tokens',
@@ -1953,6 +2115,7 @@ TABLES = {
         'include': ('profile',),
         'additional': {},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'properties', 'title', 'updated'), 'fields[push-token]': ('background', 'created', 'enablement_status', 'id', 'metadata', 'platform', 'recorded_date', 'token', 'vendor')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip'), 'fields[push-token]': ('metadata.app_build', 'metadata.app_id', 'metadata.app_name', 'metadata.app_version', 'metadata.device_id', 'metadata.device_model', 'metadata.environment', 'metadata.klaviyo_sdk', 'metadata.manufacturer', 'metadata.os_name', 'metadata.os_version', 'metadata.sdk_version')},
     },
     '/api/push-tokens/{id}': {
         'operation': 'get_push_token',
@@ -1965,6 +2128,7 @@ TABLES = {
         'include': ('profile',),
         'additional': {},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'properties', 'title', 'updated'), 'fields[push-token]': ('background', 'created', 'enablement_status', 'id', 'metadata', 'platform', 'recorded_date', 'token', 'vendor')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip'), 'fields[push-token]': ('metadata.app_build', 'metadata.app_id', 'metadata.app_name', 'metadata.app_version', 'metadata.device_id', 'metadata.device_model', 'metadata.environment', 'metadata.klaviyo_sdk', 'metadata.manufacturer', 'metadata.os_name', 'metadata.os_version', 'metadata.sdk_version')},
     },
     '/api/push-tokens/{id}/profile': {
         'operation': 'get_profile_for_push_token',
@@ -1977,6 +2141,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until')},
     },
     '/api/push-tokens/{id}/relationships/profile': {
         'operation': 'get_profile_id_for_push_token',
@@ -1989,6 +2154,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/reviews': {
         'operation': 'get_reviews',
@@ -2001,6 +2167,7 @@ TABLES = {
         'include': ('events',),
         'additional': {},
         'fields': {'fields[event]': ('datetime', 'event_properties', 'id', 'timestamp', 'uuid'), 'fields[review]': ('author', 'content', 'created', 'email', 'id', 'images', 'product', 'public_reply', 'rating', 'review_type', 'smart_quote', 'status', 'title', 'updated', 'verified')},
+        'fields_nested': {'fields[review]': ('product.external_id', 'product.image_url', 'product.name', 'product.url', 'public_reply.author', 'public_reply.content', 'public_reply.updated', 'status.rejection_reason', 'status.rejection_reason.reason', 'status.rejection_reason.status_explanation', 'status.value')},
     },
     '/api/reviews/{id}': {
         'operation': 'get_review',
@@ -2013,6 +2180,7 @@ TABLES = {
         'include': ('events',),
         'additional': {},
         'fields': {'fields[event]': ('datetime', 'event_properties', 'id', 'timestamp', 'uuid'), 'fields[review]': ('author', 'content', 'created', 'email', 'id', 'images', 'product', 'public_reply', 'rating', 'review_type', 'smart_quote', 'status', 'title', 'updated', 'verified')},
+        'fields_nested': {'fields[review]': ('product.external_id', 'product.image_url', 'product.name', 'product.url', 'public_reply.author', 'public_reply.content', 'public_reply.updated', 'status.rejection_reason', 'status.rejection_reason.reason', 'status.rejection_reason.status_explanation', 'status.value')},
     },
     '/api/segments': {
         'operation': 'get_segments',
@@ -2025,6 +2193,7 @@ TABLES = {
         'include': ('flow-triggers', 'tags'),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[segment]': ('created', 'definition', 'id', 'is_active', 'is_processing', 'is_starred', 'name', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[segment]': ('definition.condition_groups',)},
     },
     '/api/segments/{id}': {
         'operation': 'get_segment',
@@ -2037,6 +2206,7 @@ TABLES = {
         'include': ('flow-triggers', 'tags'),
         'additional': {'additional-fields[segment]': ('profile_count',)},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated'), 'fields[segment]': ('created', 'definition', 'id', 'is_active', 'is_processing', 'is_starred', 'name', 'profile_count', 'updated'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {'fields[segment]': ('definition.condition_groups',)},
     },
     '/api/segments/{id}/flow-triggers': {
         'operation': 'get_flows_triggered_by_segment',
@@ -2049,6 +2219,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[flow]': ('archived', 'created', 'id', 'name', 'status', 'trigger_type', 'updated')},
+        'fields_nested': {},
     },
     '/api/segments/{id}/profiles': {
         'operation': 'get_profiles_for_segment',
@@ -2061,6 +2232,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[profile]': ('subscriptions', 'predictive_analytics')},
         'fields': {'fields[profile]': ('created', 'email', 'external_id', 'first_name', 'id', 'image', 'joined_group_at', 'last_event_date', 'last_name', 'locale', 'location', 'organization', 'phone_number', 'predictive_analytics', 'properties', 'subscriptions', 'title', 'updated')},
+        'fields_nested': {'fields[profile]': ('location.address1', 'location.address2', 'location.city', 'location.country', 'location.ip', 'location.latitude', 'location.longitude', 'location.region', 'location.timezone', 'location.zip', 'predictive_analytics.average_days_between_orders', 'predictive_analytics.average_order_value', 'predictive_analytics.churn_probability', 'predictive_analytics.expected_date_of_next_order', 'predictive_analytics.historic_clv', 'predictive_analytics.historic_number_of_orders', 'predictive_analytics.predicted_clv', 'predictive_analytics.predicted_number_of_orders', 'predictive_analytics.ranked_channel_affinity', 'predictive_analytics.total_clv', 'subscriptions.email', 'subscriptions.email.marketing', 'subscriptions.email.marketing.can_receive_email_marketing', 'subscriptions.email.marketing.consent', 'subscriptions.email.marketing.consent_timestamp', 'subscriptions.email.marketing.custom_method_detail', 'subscriptions.email.marketing.double_optin', 'subscriptions.email.marketing.last_updated', 'subscriptions.email.marketing.list_suppressions', 'subscriptions.email.marketing.method', 'subscriptions.email.marketing.method_detail', 'subscriptions.email.marketing.suppression', 'subscriptions.email.open_tracking', 'subscriptions.email.open_tracking.can_receive', 'subscriptions.email.open_tracking.consent', 'subscriptions.email.open_tracking.consent_timestamp', 'subscriptions.email.open_tracking.created_timestamp', 'subscriptions.email.open_tracking.last_updated', 'subscriptions.email.open_tracking.metadata', 'subscriptions.email.open_tracking.valid_until', 'subscriptions.mobile_push', 'subscriptions.mobile_push.marketing', 'subscriptions.mobile_push.marketing.can_receive_push_marketing', 'subscriptions.mobile_push.marketing.consent', 'subscriptions.mobile_push.marketing.consent_timestamp', 'subscriptions.sms', 'subscriptions.sms.marketing', 'subscriptions.sms.marketing.can_receive_sms_marketing', 'subscriptions.sms.marketing.consent', 'subscriptions.sms.marketing.consent_timestamp', 'subscriptions.sms.marketing.last_updated', 'subscriptions.sms.marketing.method', 'subscriptions.sms.marketing.method_detail', 'subscriptions.sms.transactional', 'subscriptions.sms.transactional.can_receive_sms_transactional', 'subscriptions.sms.transactional.consent', 'subscriptions.sms.transactional.consent_timestamp', 'subscriptions.sms.transactional.last_updated', 'subscriptions.sms.transactional.method', 'subscriptions.sms.transactional.method_detail', 'subscriptions.whatsapp', 'subscriptions.whatsapp.conversational', 'subscriptions.whatsapp.conversational.can_receive', 'subscriptions.whatsapp.conversational.consent', 'subscriptions.whatsapp.conversational.consent_timestamp', 'subscriptions.whatsapp.conversational.created_timestamp', 'subscriptions.whatsapp.conversational.last_updated', 'subscriptions.whatsapp.conversational.metadata', 'subscriptions.whatsapp.conversational.phone_number', 'subscriptions.whatsapp.conversational.valid_until', 'subscriptions.whatsapp.marketing', 'subscriptions.whatsapp.marketing.can_receive', 'subscriptions.whatsapp.marketing.consent', 'subscriptions.whatsapp.marketing.consent_timestamp', 'subscriptions.whatsapp.marketing.created_timestamp', 'subscriptions.whatsapp.marketing.last_updated', 'subscriptions.whatsapp.marketing.metadata', 'subscriptions.whatsapp.marketing.phone_number', 'subscriptions.whatsapp.marketing.valid_until', 'subscriptions.whatsapp.transactional', 'subscriptions.whatsapp.transactional.can_receive', 'subscriptions.whatsapp.transactional.consent', 'subscriptions.whatsapp.transactional.consent_timestamp', 'subscriptions.whatsapp.transactional.created_timestamp', 'subscriptions.whatsapp.transactional.last_updated', 'subscriptions.whatsapp.transactional.metadata', 'subscriptions.whatsapp.transactional.phone_number', 'subscriptions.whatsapp.transactional.valid_until')},
     },
     '/api/segments/{id}/relationships/flow-triggers': {
         'operation': 'get_ids_for_flows_triggered_by_segment',
@@ -2073,6 +2245,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/segments/{id}/relationships/profiles': {
         'operation': 'get_profile_ids_for_segment',
@@ -2085,6 +2258,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/segments/{id}/relationships/tags': {
         'operation': 'get_tag_ids_for_segment',
@@ -2097,6 +2271,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/segments/{id}/tags': {
         'operation': 'get_tags_for_segment',
@@ -2109,6 +2284,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/source-mappings/{id}': {
         'operation': 'get_source_mapping',
@@ -2121,6 +2297,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[source-mapping]': ('id', 'property_mappings', 'relationship_mappings')},
+        'fields_nested': {},
     },
     '/api/tag-groups': {
         'operation': 'get_tag_groups',
@@ -2133,6 +2310,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag-group]': ('default', 'exclusive', 'id', 'name')},
+        'fields_nested': {},
     },
     '/api/tag-groups/{id}': {
         'operation': 'get_tag_group',
@@ -2145,6 +2323,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag-group]': ('default', 'exclusive', 'id', 'name')},
+        'fields_nested': {},
     },
     '/api/tag-groups/{id}/relationships/tags': {
         'operation': 'get_tag_ids_for_tag_group',
@@ -2157,6 +2336,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tag-groups/{id}/tags': {
         'operation': 'get_tags_for_tag_group',
@@ -2169,6 +2349,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/tags': {
         'operation': 'get_tags',
@@ -2181,6 +2362,7 @@ TABLES = {
         'include': ('tag-group',),
         'additional': {},
         'fields': {'fields[tag-group]': ('default', 'exclusive', 'id', 'name'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/tags/{id}': {
         'operation': 'get_tag',
@@ -2193,6 +2375,7 @@ TABLES = {
         'include': ('tag-group',),
         'additional': {},
         'fields': {'fields[tag-group]': ('default', 'exclusive', 'id', 'name'), 'fields[tag]': ('id', 'name')},
+        'fields_nested': {},
     },
     '/api/tags/{id}/relationships/campaigns': {
         'operation': 'get_campaign_ids_for_tag',
@@ -2205,6 +2388,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tags/{id}/relationships/flows': {
         'operation': 'get_flow_ids_for_tag',
@@ -2217,6 +2401,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tags/{id}/relationships/lists': {
         'operation': 'get_list_ids_for_tag',
@@ -2229,6 +2414,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tags/{id}/relationships/segments': {
         'operation': 'get_segment_ids_for_tag',
@@ -2241,6 +2427,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tags/{id}/relationships/tag-group': {
         'operation': 'get_tag_group_id_for_tag',
@@ -2253,6 +2440,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {},
+        'fields_nested': {},
     },
     '/api/tags/{id}/tag-group': {
         'operation': 'get_tag_group_for_tag',
@@ -2265,6 +2453,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tag-group]': ('default', 'exclusive', 'id', 'name')},
+        'fields_nested': {},
     },
     '/api/template-universal-content': {
         'operation': 'get_all_universal_content',
@@ -2277,6 +2466,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[template-universal-content]': ('created', 'definition', 'id', 'name', 'screenshot_status', 'screenshot_url', 'updated')},
+        'fields_nested': {'fields[template-universal-content]': ('definition.content_type', 'definition.data', 'definition.data.content', 'definition.data.display_options', 'definition.data.display_options.content_repeat', 'definition.data.display_options.content_repeat.item_alias', 'definition.data.display_options.content_repeat.repeat_for', 'definition.data.display_options.show_on', 'definition.data.display_options.visible_check', 'definition.data.styles', 'definition.data.styles.background_color', 'definition.data.styles.block_background_color', 'definition.data.styles.block_border_color', 'definition.data.styles.block_border_style', 'definition.data.styles.block_border_width', 'definition.data.styles.block_padding_bottom', 'definition.data.styles.block_padding_left', 'definition.data.styles.block_padding_right', 'definition.data.styles.block_padding_top', 'definition.data.styles.color', 'definition.data.styles.extra_css_class', 'definition.data.styles.font_family', 'definition.data.styles.font_size', 'definition.data.styles.font_style', 'definition.data.styles.font_weight', 'definition.data.styles.inner_padding_bottom', 'definition.data.styles.inner_padding_left', 'definition.data.styles.inner_padding_right', 'definition.data.styles.inner_padding_top', 'definition.data.styles.letter_spacing', 'definition.data.styles.line_height', 'definition.data.styles.mobile_stretch_content', 'definition.data.styles.text_align', 'definition.data.styles.text_decoration', 'definition.data.styles.text_table_layout', 'definition.type')},
     },
     '/api/template-universal-content/{id}': {
         'operation': 'get_universal_content',
@@ -2289,6 +2479,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[template-universal-content]': ('created', 'definition', 'id', 'name', 'screenshot_status', 'screenshot_url', 'updated')},
+        'fields_nested': {'fields[template-universal-content]': ('definition.content_type', 'definition.data', 'definition.data.content', 'definition.data.display_options', 'definition.data.display_options.content_repeat', 'definition.data.display_options.content_repeat.item_alias', 'definition.data.display_options.content_repeat.repeat_for', 'definition.data.display_options.show_on', 'definition.data.display_options.visible_check', 'definition.data.styles', 'definition.data.styles.background_color', 'definition.data.styles.block_background_color', 'definition.data.styles.block_border_color', 'definition.data.styles.block_border_style', 'definition.data.styles.block_border_width', 'definition.data.styles.block_padding_bottom', 'definition.data.styles.block_padding_left', 'definition.data.styles.block_padding_right', 'definition.data.styles.block_padding_top', 'definition.data.styles.color', 'definition.data.styles.extra_css_class', 'definition.data.styles.font_family', 'definition.data.styles.font_size', 'definition.data.styles.font_style', 'definition.data.styles.font_weight', 'definition.data.styles.inner_padding_bottom', 'definition.data.styles.inner_padding_left', 'definition.data.styles.inner_padding_right', 'definition.data.styles.inner_padding_top', 'definition.data.styles.letter_spacing', 'definition.data.styles.line_height', 'definition.data.styles.mobile_stretch_content', 'definition.data.styles.text_align', 'definition.data.styles.text_decoration', 'definition.data.styles.text_table_layout', 'definition.type')},
     },
     '/api/templates': {
         'operation': 'get_templates',
@@ -2301,6 +2492,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[template]': ('definition',)},
         'fields': {'fields[template]': ('amp', 'created', 'definition', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {'fields[template]': ('definition.body', 'definition.body.id', 'definition.body.properties', 'definition.body.properties.css_class', 'definition.body.properties.id', 'definition.body.sections', 'definition.body.styles', 'definition.body.styles.background_color', 'definition.body.styles.width', 'definition.id', 'definition.styles', 'definition.template_id')},
     },
     '/api/templates/{id}': {
         'operation': 'get_template',
@@ -2313,6 +2505,7 @@ TABLES = {
         'include': (),
         'additional': {'additional-fields[template]': ('definition',)},
         'fields': {'fields[template]': ('amp', 'created', 'definition', 'editor_type', 'html', 'id', 'name', 'text', 'updated')},
+        'fields_nested': {'fields[template]': ('definition.body', 'definition.body.id', 'definition.body.properties', 'definition.body.properties.css_class', 'definition.body.properties.id', 'definition.body.sections', 'definition.body.styles', 'definition.body.styles.background_color', 'definition.body.styles.width', 'definition.id', 'definition.styles', 'definition.template_id')},
     },
     '/api/tracking-settings': {
         'operation': 'get_tracking_settings',
@@ -2325,6 +2518,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tracking-setting]': ('auto_add_parameters', 'custom_parameters', 'id', 'utm_campaign', 'utm_id', 'utm_medium', 'utm_source', 'utm_term')},
+        'fields_nested': {'fields[tracking-setting]': ('utm_campaign.campaign', 'utm_campaign.campaign.type', 'utm_campaign.campaign.value', 'utm_campaign.flow', 'utm_campaign.flow.type', 'utm_campaign.flow.value', 'utm_id.campaign', 'utm_id.campaign.type', 'utm_id.campaign.value', 'utm_id.flow', 'utm_id.flow.type', 'utm_id.flow.value', 'utm_medium.campaign', 'utm_medium.campaign.type', 'utm_medium.campaign.value', 'utm_medium.flow', 'utm_medium.flow.type', 'utm_medium.flow.value', 'utm_source.campaign', 'utm_source.campaign.type', 'utm_source.campaign.value', 'utm_source.flow', 'utm_source.flow.type', 'utm_source.flow.value', 'utm_term.campaign', 'utm_term.campaign.type', 'utm_term.campaign.value', 'utm_term.flow', 'utm_term.flow.type', 'utm_term.flow.value')},
     },
     '/api/tracking-settings/{id}': {
         'operation': 'get_tracking_setting',
@@ -2337,6 +2531,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[tracking-setting]': ('auto_add_parameters', 'custom_parameters', 'id', 'utm_campaign', 'utm_id', 'utm_medium', 'utm_source', 'utm_term')},
+        'fields_nested': {'fields[tracking-setting]': ('utm_campaign.campaign', 'utm_campaign.campaign.type', 'utm_campaign.campaign.value', 'utm_campaign.flow', 'utm_campaign.flow.type', 'utm_campaign.flow.value', 'utm_id.campaign', 'utm_id.campaign.type', 'utm_id.campaign.value', 'utm_id.flow', 'utm_id.flow.type', 'utm_id.flow.value', 'utm_medium.campaign', 'utm_medium.campaign.type', 'utm_medium.campaign.value', 'utm_medium.flow', 'utm_medium.flow.type', 'utm_medium.flow.value', 'utm_source.campaign', 'utm_source.campaign.type', 'utm_source.campaign.value', 'utm_source.flow', 'utm_source.flow.type', 'utm_source.flow.value', 'utm_term.campaign', 'utm_term.campaign.type', 'utm_term.campaign.value', 'utm_term.flow', 'utm_term.flow.type', 'utm_term.flow.value')},
     },
     '/api/web-feeds': {
         'operation': 'get_web_feeds',
@@ -2349,6 +2544,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[web-feed]': ('content_type', 'created', 'id', 'name', 'request_method', 'status', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/web-feeds/{id}': {
         'operation': 'get_web_feed',
@@ -2361,6 +2557,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[web-feed]': ('content_type', 'created', 'id', 'name', 'request_method', 'status', 'updated', 'url')},
+        'fields_nested': {},
     },
     '/api/webhook-topics': {
         'operation': 'get_webhook_topics',
@@ -2373,6 +2570,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[webhook-topic]': ('id',)},
+        'fields_nested': {},
     },
     '/api/webhook-topics/{id}': {
         'operation': 'get_webhook_topic',
@@ -2385,6 +2583,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[webhook-topic]': ('id',)},
+        'fields_nested': {},
     },
     '/api/webhooks': {
         'operation': 'get_webhooks',
@@ -2397,6 +2596,7 @@ TABLES = {
         'include': ('webhook-topics',),
         'additional': {},
         'fields': {'fields[webhook-topic]': ('id',), 'fields[webhook]': ('created_at', 'description', 'enabled', 'endpoint_url', 'id', 'name', 'updated_at')},
+        'fields_nested': {},
     },
     '/api/webhooks/{id}': {
         'operation': 'get_webhook',
@@ -2409,6 +2609,7 @@ TABLES = {
         'include': ('webhook-topics',),
         'additional': {},
         'fields': {'fields[webhook-topic]': ('id',), 'fields[webhook]': ('created_at', 'description', 'enabled', 'endpoint_url', 'id', 'name', 'updated_at')},
+        'fields_nested': {},
     },
     '/client/geofences': {
         'operation': 'get_client_geofences',
@@ -2421,6 +2622,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[geofence]': ('id', 'latitude', 'longitude', 'radius')},
+        'fields_nested': {},
     },
     '/client/ip-allowlists/{id}': {
         'operation': 'get_client_ip_allowlist',
@@ -2433,6 +2635,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[ip-allowlist]': ('created', 'id', 'prefixes', 'sync_token')},
+        'fields_nested': {},
     },
     '/client/review-values-reports': {
         'operation': 'get_client_review_values_reports',
@@ -2445,6 +2648,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[review-values-report]': ('id', 'results')},
+        'fields_nested': {},
     },
     '/client/reviews': {
         'operation': 'get_client_reviews',
@@ -2457,6 +2661,7 @@ TABLES = {
         'include': (),
         'additional': {},
         'fields': {'fields[review]': ('author', 'content', 'created', 'id', 'images', 'product', 'public_reply', 'rating', 'review_type', 'smart_quote', 'status', 'title', 'updated', 'verified')},
+        'fields_nested': {'fields[review]': ('product.external_id', 'product.image_url', 'product.name', 'product.url', 'public_reply.author', 'public_reply.content', 'public_reply.updated', 'status.rejection_reason', 'status.rejection_reason.reason', 'status.rejection_reason.status_explanation', 'status.value')},
     },
 }
 # fmt: on

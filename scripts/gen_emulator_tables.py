@@ -7,7 +7,7 @@ official OpenAPI spec. For every GET endpoint of revision 2026-07-15 the generat
 module records: operationId, rate-limit tier (burst/s, steady/m) and conditional
 tiers, filter fields with operators per value shape and the value type/enum, whether
 a filter is required, sort fields, page[size] bounds, include values,
-additional-fields values and sparse fieldsets (top-level field names). `--check`
+additional-fields values and sparse fieldsets (top-level and dotted field names). `--check`
 exits 1 when the committed module differs from what the summary gives
 (tests/klaviyo_emulator/test_tables.py runs the same comparison).
 """
@@ -31,7 +31,8 @@ Regenerate with `python scripts/gen_emulator_tables.py` from endpoints-summary.j
 operation, rate (burst/s, steady/m), rate_conditional ((parameter, value), (burst, steady)),
 filters {{field: (type, single ops, list ops, none ops, enum or None)}}, filter_required,
 sort (ascending names; each also accepted with "-"), page_size (default, maximum) or None,
-include, additional {{parameter: values}}, fields {{parameter: top-level names}}.
+include, additional {{parameter: values}}, fields {{parameter: top-level names}},
+fields_nested {{parameter: dotted sub-field names}} (only for parameters that have some).
 """
 
 # fmt: off
@@ -80,6 +81,7 @@ def facts(endpoint: dict) -> dict:
         "include": tuple(endpoint.get("include") or ()),
         "additional": {k: tuple(v) for k, v in (endpoint.get("additional_fields") or {}).items()},
         "fields": {k: _top_level(v) for k, v in sorted((endpoint.get("sparse_fieldsets") or {}).items())},
+        "fields_nested": {k: tuple(sorted(n for n in v if "." in n)) for k, v in sorted((endpoint.get("sparse_fieldsets") or {}).items()) if any("." in n for n in v)},
     }
 
 

@@ -82,3 +82,20 @@ def test_generated_tables_hold_facts_only():
     assert flows["include"] == ("flow-actions", "tags") and "-name" not in flows["sort"]
     text = (Path(__file__).resolve().parents[2] / "klaviyo_emulator" / "spec_tables.py").read_text()
     assert "developers.klaviyo.com" not in text and "Rate limits" not in text  # no spec prose
+
+
+@pytest.mark.parametrize(
+    "path,params,status",
+    [
+        ("/api/profiles", {"fields[profile]": "email,location.city"}, 200),
+        ("/api/profiles", {"fields[profile]": "location.bogus"}, 400),
+        ("/api/flows", {"fields[flow]": "name.first"}, 400),
+        ("/api/flows", {"include": "flow-actions", "fields[flow-action]": "definition.data.status"}, 200),
+        ("/api/flows", {"include": "flow-actions", "fields[flow-action]": "definition.data.colour"}, 400),
+    ],
+)
+def test_dotted_sparse_fields_are_those_the_spec_lists(client, path, params, status):
+    r = client.get(path, params)
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["errors"][0]["source"] == {"parameter": next(k for k in params if k.startswith("fields["))}
