@@ -75,6 +75,9 @@ def check_paging(client, path: str, table_path: str, expected: list[str], size: 
     for bad in (0, maximum + 1):
         r = client.get(path, {"page[size]": str(bad)})
         assert r.status_code == 400 and r.json()["errors"][0]["source"] == {"parameter": "page[size]"}
+    for name, value in (("include", "bogus"), ("additional-fields[bogus]", "x"), ("fields[bogus]", "id")):
+        r = client.get(path, {name: value})
+        assert r.status_code == 400 and r.json()["errors"][0]["source"] == {"parameter": name}, name
 
 
 def check_filters(client, path: str, table_path: str, everything: list[dict], value_of=attribute, visible=lambda record, field: True,

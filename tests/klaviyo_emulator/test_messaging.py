@@ -218,3 +218,20 @@ def test_campaigns_include_tags(client, account):
     for c in doc["data"]:
         assert [t["id"] for t in c["relationships"]["tags"]["data"]] == account.tags_of.get(("campaign", c["id"]), [])
     assert all(set(t["attributes"]) == {"name"} for t in tags.values())
+
+
+def test_a_200_flow_1000_action_account_pages_with_its_actions_included():
+    from klaviyo_emulator import Emulator
+
+    from .conftest import Client
+
+    account = Account.generate(seed=5, size="tiny", profiles=30, events=60, flows=200, flow_actions=1000)
+    with Emulator(account) as emu:
+        client = Client(emu.base_url)
+        flows, docs = client.all_pages("/api/flows", {"include": "flow-actions", "filter": "equals(archived,false)"})
+        assert len(docs) >= 4 and all(len(d["data"]) == 50 for d in docs[:-1])
+        included = [r["id"] for d in docs for r in d["included"]]
+        live_flows = [r for r in account.flow_rows if not r.attrs["archived"]]
+        assert sorted(f["id"] for f in flows) == sorted(r.id for r in live_flows)
+        assert sorted(included) == sorted(a.id for r in live_flows for a in account.flow_actions[r.id])
+        assert len(set(included)) == len(included) > 800
