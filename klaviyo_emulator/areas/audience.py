@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+from array import array
+from bisect import bisect_right
 from datetime import datetime
 
 from ..core import HandlerBase, Query, _literal, bounds, from_spec, predicate
 from ..errors import not_found
 from ..paging import keyset_page
-from ..resources import T_END, T_START, Row, fmt_us, mix, to_us
+from ..resources import DEFAULT_BASE_URL, T_END, T_START, Row, fmt_us, mix, render_row, to_us
 
 ENDPOINTS = (
     from_spec("/api/lists", "list", "lists", page_length=10, page_size_since="2026-04-15"),
@@ -18,6 +21,43 @@ ENDPOINTS = (
     from_spec("/api/profiles", "profile", "profiles"),
 )
 LIST_SUPPRESSION_REASONS = ("UNSUBSCRIBE", "USER_SUPPRESSED")
+
+
+class Members:
+    """Members of a list or segment: parallel arrays ascending by (joined_group_at, profile index)."""
+
+    __slots__ = ("profile", "joined")
+
+    def __init__(self, pairs: list[tuple[int, int]] | None = None) -> None:
+        pairs = sorted(pairs or [], key=lambda p: (p[1], p[0]))
+        self.profile = array("l", (p for p, _ in pairs))
+        self.joined = array("q", (j for _, j in pairs))
+
+    def __len__(self) -> int:
+        return len(self.profile)
+
+    def key(self, j: int) -> tuple[int, int]:
+        return self.joined[j] * 1_000_000, self.profile[j]
+
+    def remove(self, profile: int) -> None:
+        """Leave the group; KeyError when the profile is not a member."""
+        for j, p in enumerate(self.profile):
+            if p == profile:
+                del self.profile[j]
+                del self.joined[j]
+                return
+        raise KeyError(profile)
+
+    def add(self, profile: int, joined: int) -> None:
+        """(Re-)join: a profile appears once, at its latest joined time."""
+        for j, p in enumerate(self.profile):
+            if p == profile:
+                del self.profile[j]
+                del self.joined[j]
+                break
+        pos = bisect_right(range(len(self)), (joined * 1_000_000, profile), key=self.key)
+        self.profile.insert(pos, profile)
+        self.joined.insert(pos, joined)
 
 
 class AudienceHandlers(HandlerBase):
@@ -120,7 +160,79 @@ class AudienceHandlers(HandlerBase):
 
 
 class AudienceData:
-    """Account mixin: audience generators and mutations beyond account.py's profiles and lists."""
+    """Account mixin: lists, segments and their members, list suppressions (profiles themselves live in account.py)."""
+
+    # ----------------------------------------------------- lists & segments
+    def _sample_members(self, salt: int, fraction: float) -> list[tuple[int, int]]:
+        n = self._profile_count()
+        rng = random.Random(mix(self.seed, salt))
+        created = self._p_created
+        return [(i, created[i] + int(rng.random() * (T_END - created[i]))) for i in rng.sample(range(n), int(n * fraction))]
+
+    def _build_lists_and_segments(self) -> None:
+        names = ["Newsletter", "VIP Customers", "Preview List", "Black Friday 2025", "Winback", "Product Launch",
+                 "Webinar Signups", "SMS Subscribers", "Event Attendees", "Beta Testers", "Wholesale", "Holiday 2025", "Empty List"]  # fmt: skip
+        fractions = [0.55, 0.12, 0.05, 0.2, 0.1, 0.08, 0.04, 0.15, 0.03, 0.02, 0.01, 0.06, 0.0]
+        self.list_rows: list[Row] = []
+        self.members: dict[str, Members] = {}
+        for i, (name, fraction) in enumerate(zip(names, fractions)):
+            lid = self._short_id(2000 + i, self._ids)
+            created = (T_START + i * 5 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 21) % (400 * 86400) * 1_000_000
+            attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(updated), "opt_in_process": "double_opt_in" if i % 3 == 0 else "single_opt_in"}
+            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": created, "updated": updated}))
+            self.members[lid] = Members(self._sample_members(3000 + i, fraction))
+        self._build_list_suppressions()
+        self.segment_rows: list[Row] = []
+        seg_names = ["Engaged 30 Days", "Engaged 90 Days", "Repeat Buyers", "Lapsed Customers", "High CLV", "Never Opened",
+                     "Recent Signups", "Bounced Addresses", "SMS Engaged", "Churn Risk", "Big Spenders", "Empty Segment"]  # fmt: skip
+        for i, name in enumerate(seg_names):
+            sid = self._short_id(4000 + i, self._ids)
+            created = (T_START + i * 7 * 86400) * 1_000_000
+            updated = created + mix(self.seed, i, 23) % (300 * 86400) * 1_000_000
+            attrs = {
+                "name": name,
+                "definition": {"condition_groups": [{"conditions": [
+                    {"type": "profile-group-membership", "is_member": True, "group_ids": [self.list_rows[i % 12].id], "timeframe_filter": None}
+                ]}]},  # fmt: skip
+                "created": fmt_us(created),
+                "updated": fmt_us(updated),
+                "is_active": i != 3,
+                "is_processing": False,
+                "is_starred": i % 4 == 0,
+            }
+            keys = {"id": sid, "name": name, "created": created, "updated": updated, "is_active": attrs["is_active"], "is_starred": attrs["is_starred"]}
+            self.segment_rows.append(Row(sid, attrs, keys))
+            self.members[sid] = Members(self._sample_members(5000 + i, 0.0 if name == "Empty Segment" else 0.03 * (1 + i % 5)))
+
+    def lists(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """List resources as GET /api/lists renders them."""
+        return [render_row(r, "list", "lists", base_url, ("profiles", "tags", "flow-triggers")) for r in self.list_rows]
+
+    def list_member_ids(self, list_id: str) -> list[tuple[str, str]]:
+        """(profile id, joined_group_at) of a list's members, ascending by joined_group_at."""
+        with self.lock:
+            m = self.members[list_id]
+            return [(self.profile_id(p), fmt_us(j * 1_000_000)) for p, j in zip(m.profile, m.joined)]
+
+    def add_list(self, name: str) -> str:
+        """Create an empty list now()."""
+        with self.lock:
+            lid = self._short_id(6000 + len(self.list_rows), self._ids)
+            now = self.now_us() // 1_000_000 * 1_000_000
+            attrs = {"name": name, "created": fmt_us(now), "updated": fmt_us(now), "opt_in_process": "single_opt_in"}
+            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": now, "updated": now}))
+            self.members[lid] = Members()
+            return lid
+
+    def add_list_member(self, list_id: str, profile_id: str, joined_at: datetime | str | None = None) -> None:
+        """Add a profile to a list; like the real API the list's `updated` does not move."""
+        with self.lock:
+            if list_id not in self.members or not any(r.id == list_id for r in self.list_rows):
+                raise KeyError(f"unknown list {list_id!r}")
+            idx = self._require_profile(profile_id)
+            joined = (to_us(joined_at) if joined_at is not None else self.now_us()) // 1_000_000
+            self.members[list_id].add(idx, joined)
 
     def _build_list_suppressions(self) -> None:
         """List-level suppressions: every 11th profile on the newsletter, a third of them on 1-2 more lists."""

@@ -15,7 +15,7 @@ from typing import Callable
 
 from ..core import FieldSpec, GT_LT, Endpoint, HandlerBase, Query, from_spec
 from ..errors import not_found
-from ..resources import T_END, T_START, Row, base62, fmt_us, mix, render_row
+from ..resources import DEFAULT_BASE_URL, T_END, T_START, Row, base62, fmt_us, mix, render_row, to_us, ulid
 
 TAG_FIELDS = ("id", "name")
 ENDPOINTS = (
@@ -46,6 +46,7 @@ FLOW_NAMES = ("Welcome Series", "Abandoned Cart", "Browse Abandonment", "Post-Pu
 TRIGGERS = ("Metric", "Added to List", "Date Based", "Price Drop", "Low Inventory", "Unconfigured")
 ACTION_PATTERN = ("send-email", "time-delay", "ab-test", "conditional-split", "send-sms", "time-delay", "send-email")
 FLOW_ATTRIBUTES = ("name", "status", "archived", "trigger_type")
+CHANNELS = ("email", "sms", "mobile_push")
 
 
 class MessagingHandlers(HandlerBase):
@@ -171,9 +172,110 @@ def _split(total: int, weights: list[int]) -> list[int]:
 
 
 class MessagingData:
-    """Account mixin: flows, flow actions and flow messages, generated from (seed, flows, flow_actions)."""
+    """Account mixin: campaigns, and flows with their actions and messages generated from (seed, flows, flow_actions)."""
 
     hide_archived_flows = True
+
+    # ------------------------------------------------------------ campaigns
+    def _build_campaigns(self) -> None:
+        per_channel = max(6, self._profile_count() // 2000)
+        statuses = ("Sent", "Sent", "Draft", "Scheduled", "Cancelled", "Sent")
+        self.campaign_rows: list[Row] = []
+        self.campaign_messages: dict[str, list[Row]] = {}
+        for c, channel in enumerate(CHANNELS):
+            for k in range(per_channel):
+                n = c * per_channel + k
+                h = mix(self.seed, n, 31)
+                created = (T_START + h % (T_END - T_START - 40 * 86400)) * 1_000_000 + h % 999_983
+                cid = ulid(created // 1000, mix(self.seed, n, 32))
+                status = statuses[k % len(statuses)]
+                archived = k % 3 == 1  # archived campaigns on every channel
+                scheduled = None if status == "Draft" else created + (86400 + h % (5 * 86400)) * 1_000_000 + (h >> 7) % 999_983
+                updated = (scheduled or created) + (h >> 11) % (3 * 86400 * 1_000_000)
+                send_time = None if scheduled is None else scheduled // 1_000_000 * 1_000_000
+                label = {"email": "Email", "sms": "SMS", "mobile_push": "Push"}[channel]
+                name = f"{label} Campaign {k + 1:03d}"
+                attrs = {
+                    "name": name,
+                    "status": status,
+                    "archived": archived,
+                    "audiences": {"included": [self.list_rows[k % 12].id], "excluded": []},
+                    "send_options": {"use_smart_sending": k % 2 == 0},
+                    "tracking_options": None if channel == "mobile_push" else self._tracking(channel),
+                    "send_strategy": {"method": "static", "datetime": fmt_us(send_time) if send_time else fmt_us(created), "options": {"is_local": False}},
+                    "created_at": fmt_us(created, micro=True),
+                    "scheduled_at": fmt_us(scheduled, micro=True),
+                    "updated_at": fmt_us(updated, micro=True),
+                    "send_time": fmt_us(send_time),
+                }
+                keys = {"id": cid, "name": name, "status": status, "archived": archived, "messages.channel": channel,
+                        "created_at": created, "scheduled_at": scheduled, "updated_at": updated}  # fmt: skip
+                self.campaign_rows.append(Row(cid, attrs, keys, {"channel": channel}))
+                mid = ulid(created // 1000 + 1, mix(self.seed, n, 33))
+                msg_attrs = {
+                    "definition": self._message_definition(channel, name, k),
+                    "send_times": [{"datetime": fmt_us(send_time), "is_local": False}] if send_time else [],
+                    "created_at": fmt_us(created // 1_000_000 * 1_000_000 + 1_000_000),
+                    "updated_at": fmt_us(updated // 1_000_000 * 1_000_000),
+                }
+                self.campaign_messages[cid] = [Row(mid, msg_attrs, {"id": mid}, {"campaign": cid})]
+
+    @staticmethod
+    def _tracking(channel: str) -> dict:
+        if channel == "sms":
+            return {"add_tracking_params": False, "custom_tracking_params": None}
+        return {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True}
+
+    @staticmethod
+    def _message_definition(channel: str, name: str, k: int) -> dict:
+        if channel == "email":
+            return {
+                "channel": "email",
+                "label": name,
+                "content": {"subject": f"Our news #{k + 1}", "preview_text": "", "from_email": "hello@example.com", "from_label": "Example Store",
+                            "reply_to_email": None, "cc_email": None, "bcc_email": None},  # fmt: skip
+            }
+        if channel == "sms":
+            return {"channel": "sms", "content": {"body": f"Sale {k + 1}: 20% off today. Reply STOP to opt out."},
+                    "render_options": {"shorten_links": True, "add_org_prefix": True, "add_info_link": True, "add_opt_out_language": False}}  # fmt: skip
+        return {"channel": "mobile_push", "notification_type": "standard",
+                "content": {"title": name, "body": f"Open the app for offer {k + 1}", "dynamic_image": None, "action_buttons": None},
+                "kv_pairs": None, "options": {"on_open": {"type": "open_app"}, "badge": {"display": False}, "play_sound": False}}  # fmt: skip
+
+    def campaigns(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """Campaign resources of every channel, archived included."""
+        with self.lock:
+            return [render_row(r, "campaign", "campaigns", base_url, ("campaign-messages", "tags")) for r in self.campaign_rows]
+
+    def campaign_message_resources(self, campaign_id: str | None = None, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
+        """campaign-message resources (as `included` renders them), of one campaign or all."""
+        with self.lock:
+            ids = [campaign_id] if campaign_id else [r.id for r in self.campaign_rows]
+            return [self.render_message(m, base_url) for cid in ids for m in self.campaign_messages[cid]]
+
+    def render_message(self, msg: Row, base: str) -> dict:
+        out = render_row(msg, "campaign-message", "campaign-messages", base, ("campaign", "template", "image"))
+        out["relationships"]["campaign"] = {"data": {"type": "campaign", "id": msg.extra["campaign"]}, **out["relationships"]["campaign"]}
+        return out
+
+    def update_campaign(self, campaign_id: str, **attributes) -> None:
+        """Change campaign attributes (datetimes as datetime or ISO text) and bump updated_at to now()."""
+        with self.lock:
+            row = next((r for r in self.campaign_rows if r.id == campaign_id), None)
+            if row is None:
+                raise KeyError(f"unknown campaign {campaign_id!r}")
+            for name, value in attributes.items():
+                if name not in row.attrs or name in ("created_at", "updated_at"):
+                    raise KeyError(f"campaign attribute {name!r} cannot be updated")
+                if name == "scheduled_at":
+                    us = to_us(value)
+                    row.keys[name], row.attrs[name] = us, fmt_us(us, micro=True)
+                else:
+                    row.attrs[name] = value
+                    if name in row.keys:
+                        row.keys[name] = value
+            now = self.now_us()
+            row.keys["updated_at"], row.attrs["updated_at"] = now, fmt_us(now, micro=True)
 
     def _build_flows(self, n_flows: int, n_actions: int) -> None:
         seed = self.seed
