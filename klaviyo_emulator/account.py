@@ -183,10 +183,10 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData):
     def now_us(self) -> int:
         return to_us(self.now())
 
-    def _bump(self, row: Row, name: str = "updated") -> None:
-        """Move a Row's `updated`-like attribute to now() (whole seconds, as Klaviyo renders it)."""
-        now = self.now_us() // 1_000_000 * 1_000_000
-        row.keys[name], row.attrs[name] = now, fmt_us(now)
+    def _bump(self, row: Row, name: str = "updated", micro: bool = False) -> None:
+        """Move a Row's `updated`-like attribute to now(): whole seconds, or microseconds where the resource renders them."""
+        now = self.now_us() if micro else self.now_us() // 1_000_000 * 1_000_000
+        row.keys[name], row.attrs[name] = now, fmt_us(now, micro=micro)
 
     # --------------------------------------------------------------- metrics
     def _short_id(self, salt: int, taken: set) -> str:

@@ -156,6 +156,22 @@ class ContentData:
             return {"content_type": "block", "type": "image", "data": {"src": f"https://cdn.example.com/images/banner-{i + 1}.png", "alt_text": "Banner"}}
         return {"content_type": "block", "type": block, "data": None}
 
+    def update_universal_content(self, content_id: str, name: str | None = None, definition: dict | None = None) -> None:
+        """Rename a universal content block and/or replace its definition; bumps `updated` to now()."""
+        with self.lock:
+            row = next((r for r in self.universal_content_rows if r.id == content_id), None)
+            if row is None:
+                raise KeyError(f"unknown universal content {content_id!r}")
+            if name is not None:
+                row.attrs["name"] = row.keys["name"] = name
+            if definition is not None:
+                if definition.get("content_type") not in ("block", "section") or "type" not in definition:
+                    raise ValueError("a definition needs content_type block|section and a type")
+                row.attrs["definition"] = definition
+                row.keys["definition.content_type"], row.keys["definition.type"] = definition["content_type"], definition["type"]
+            row.attrs["screenshot_status"] = "stale"
+            self._bump(row, micro=True)
+
     # ---- forms
     def _build_forms(self, n: int) -> None:
         self.form_rows: list[Row] = []
@@ -222,6 +238,17 @@ class ContentData:
             attrs = {"name": name, "image_url": f"https://cdn.example.com/images/{iid}/{name}", "format": fmt, "size": 8_000 + (h >> 16) % 900_000,
                      "hidden": i % 7 == 6, "updated_at": fmt_us(updated)}  # fmt: skip
             self.image_rows.append(Row(iid, attrs, {"id": iid, **{k: attrs[k] for k in ("name", "format", "size", "hidden")}, "updated_at": updated}))
+
+    def update_image(self, image_id: str, name: str | None = None, hidden: bool | None = None) -> None:
+        """Rename and/or hide an image; bumps `updated_at` to now()."""
+        with self.lock:
+            row = next((r for r in self.image_rows if r.id == image_id), None)
+            if row is None:
+                raise KeyError(f"unknown image {image_id!r}")
+            for attr, value in (("name", name), ("hidden", hidden)):
+                if value is not None:
+                    row.attrs[attr] = row.keys[attr] = value
+            self._bump(row, "updated_at")
 
     # ---- tags
     def _build_tags(self) -> None:

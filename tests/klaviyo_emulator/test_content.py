@@ -125,6 +125,15 @@ def test_content_mutations_show_on_the_next_read(fresh):
     first_flow = account.flow_rows[0].id  # tagged "Summer" by construction; Seasons is an exclusive group
     with pytest.raises(ValueError):
         account.tag_resources(winter, flows=[first_flow])
+    block = account.universal_content_rows[0]
+    account.update_universal_content(block.id, name="Renamed block", definition={"content_type": "block", "type": "spacer", "data": None})
+    (u,) = client.get("/api/template-universal-content", {"filter": f"greater-than(updated,{cutoff})"}).json()["data"]
+    assert u["id"] == block.id and u["attributes"]["name"] == "Renamed block" and u["attributes"]["updated"] == "2026-11-20T08:00:00.000000+00:00"
+    assert block.id in ids(client, "/api/template-universal-content", {"filter": "equals(definition.type,'spacer')"})
+    image = account.image_rows[0]
+    account.update_image(image.id, hidden=True, name="retired.png")
+    (img,) = client.get("/api/images", {"filter": f"greater-than(updated_at,{cutoff})"}).json()["data"]
+    assert img["id"] == image.id and img["attributes"]["hidden"] is True and img["attributes"]["name"] == "retired.png"
     with pytest.raises(KeyError):
         account.add_tag("x", group_id="99")
     with pytest.raises(KeyError):
