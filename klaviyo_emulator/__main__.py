@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from .account import PRESETS, Account
+from .account import PRESETS, SIZES, Account
 from .faults import FaultPlan
 from .server import Emulator
 
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=sorted(PRESETS), default="tiny")
     p.add_argument("--profiles", type=int, help="override the preset's profile count")
     p.add_argument("--events", type=int, help="override the preset's event count")
+    for name in SIZES:
+        p.add_argument("--" + name.replace("_", "-"), type=int, help=f"override the preset's {name.replace('_', ' ')} count")
     p.add_argument("--rate-limits", choices=("on", "off"), default="off")
     p.add_argument("--rate-limit-scale", type=float, default=1.0)
     p.add_argument("--latency-ms", type=float, default=0)
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
-    account = Account.generate(seed=args.seed, size=args.size, profiles=args.profiles, events=args.events)
+    sizes = {name: getattr(args, name) for name in SIZES}
+    account = Account.generate(seed=args.seed, size=args.size, profiles=args.profiles, events=args.events, **sizes)
     logging.getLogger("klaviyo_emulator").info("account built in %.2fs", time.perf_counter() - started)
     faulty = any((args.error_rate, args.reset_rate, args.truncate_rate, args.stall_rate, args.outage))
     plan = (

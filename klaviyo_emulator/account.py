@@ -12,7 +12,13 @@ datetimes straddling page boundaries, two "Clicked Email" metrics, legacy
 "Unsubscribed" beside "Unsubscribed from Email Marketing", events of a metric
 /api/metrics does not list, suppressions newer than the profile's `updated`,
 all five suppression reasons, archived campaigns on every channel, profiles
-in several lists, an empty list, >200 metrics and more lists than one page.
+in several lists, an empty list, >200 metrics and more lists than one page;
+and, from the area mixins (areas/), archived/draft/manual/live flows with
+actions that have no message (delays, splits), SMS and email flow messages, an
+email A/B test with two messages, forms with several versions, tags from three
+groups on lists, segments, campaigns and flows, and profiles suppressed on
+several lists. Sizes beyond profiles/events (SIZES) scale flows, flow actions,
+templates, universal content, forms and images.
 """
 
 from __future__ import annotations
@@ -20,15 +26,20 @@ from __future__ import annotations
 import random
 import threading
 from array import array
-from bisect import bisect_right
 from datetime import datetime
 from typing import Callable, Iterator
 
 import msgspec
 
+from .areas.audience import AudienceData, Members  # noqa: F401 (Members re-exported)
+from .areas.catalog import CatalogData
+from .areas.content import ContentData
+from .areas.messaging import MessagingData
 from .events import EventStore
 from .resources import (
     DEFAULT_BASE_URL,
+    T_END,
+    T_START,
     UTC,
     Row,
     base62,
@@ -41,13 +52,12 @@ from .resources import (
     ulid,
 )
 
+SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images")
 PRESETS = {
-    "tiny": {"profiles": 300, "events": 3000},
-    "demo": {"profiles": 5_000, "events": 100_000},
-    "bench": {"profiles": 200_000, "events": 1_000_000},
+    "tiny": {"profiles": 300, "events": 3000, "flows": 8, "flow_actions": 30, "templates": 12, "universal_content": 8, "forms": 5, "images": 15},
+    "demo": {"profiles": 5_000, "events": 100_000, "flows": 24, "flow_actions": 100, "templates": 30, "universal_content": 24, "forms": 12, "images": 60},
+    "bench": {"profiles": 200_000, "events": 1_000_000, "flows": 200, "flow_actions": 1000, "templates": 100, "universal_content": 60, "forms": 30, "images": 300},
 }
-T_START = 1704067200  # 2024-01-01T00:00:00Z
-T_END = 1782777600  # 2026-06-30T00:00:00Z
 SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
 CHANNELS = ("email", "sms", "mobile_push")
 
@@ -107,38 +117,17 @@ PROFILE_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class Members:
-    """Members of a list or segment: parallel arrays ascending by (joined_group_at, profile index)."""
+class Account(AudienceData, MessagingData, ContentData, CatalogData):
+    """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs.
 
-    __slots__ = ("profile", "joined")
+    Areas (klaviyo_emulator/areas/) contribute generators and mutation helpers as mixins.
+    """
 
-    def __init__(self, pairs: list[tuple[int, int]] | None = None) -> None:
-        pairs = sorted(pairs or [], key=lambda p: (p[1], p[0]))
-        self.profile = array("l", (p for p, _ in pairs))
-        self.joined = array("q", (j for _, j in pairs))
-
-    def __len__(self) -> int:
-        return len(self.profile)
-
-    def key(self, j: int) -> tuple[int, int]:
-        return self.joined[j] * 1_000_000, self.profile[j]
-
-    def add(self, profile: int, joined: int) -> None:
-        """(Re-)join: a profile appears once, at its latest joined time."""
-        for j, p in enumerate(self.profile):
-            if p == profile:
-                del self.profile[j]
-                del self.joined[j]
-                break
-        pos = bisect_right(range(len(self)), (joined * 1_000_000, profile), key=self.key)
-        self.profile.insert(pos, profile)
-        self.joined.insert(pos, joined)
-
-
-class Account:
-    """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs."""
-
-    def __init__(self, seed: int, profiles: int, events: int) -> None:
+    def __init__(self, seed: int, profiles: int, events: int, **sizes: int) -> None:
+        unknown = set(sizes) - set(SIZES)
+        if unknown:
+            raise TypeError(f"unknown account sizes {sorted(unknown)}; choose from {SIZES}")
+        sizes = {**PRESETS["tiny"], **sizes}
         self.seed = seed
         self.lock = threading.RLock()
         self.version = 0  # bumped on every profile mutation; invalidates cached sort orders
@@ -151,20 +140,35 @@ class Account:
         self._build_profiles(profiles)
         self._build_lists_and_segments()
         self._build_campaigns()
-        self._build_small_collections()
+        self._build_templates(sizes["templates"])
+        self._build_flows(sizes["flows"], sizes["flow_actions"])
+        self._build_universal_content(sizes["universal_content"])
+        self._build_forms(sizes["forms"])
+        self._build_images(sizes["images"])
+        self._build_catalog()
+        self._build_tags()
         self.events_store = EventStore(seed)
         self._build_events(events)
 
     @classmethod
-    def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None) -> "Account":
-        """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes."""
+    def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None, **sizes: int | None) -> "Account":
+        """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes.
+
+        Sizes beyond profiles and events: flows, flow_actions (spread over the flows), templates,
+        universal_content, forms, images; e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)`.
+        """
         if size not in PRESETS:
             raise ValueError(f"unknown size {size!r}; choose one of {sorted(PRESETS)}")
         preset = PRESETS[size]
+        chosen = {k: preset[k] if sizes.get(k) is None else sizes[k] for k in SIZES}
+        unknown = set(sizes) - set(SIZES)
+        if unknown:
+            raise TypeError(f"unknown account sizes {sorted(unknown)}; choose from {SIZES}")
         return cls(
             seed,
             preset["profiles"] if profiles is None else profiles,
             preset["events"] if events is None else events,
+            **chosen,
         )
 
     # ----------------------------------------------------------------- clock
@@ -178,6 +182,11 @@ class Account:
 
     def now_us(self) -> int:
         return to_us(self.now())
+
+    def _bump(self, row: Row, name: str = "updated", micro: bool = False) -> None:
+        """Move a Row's `updated`-like attribute to now(): whole seconds, or microseconds where the resource renders them."""
+        now = self.now_us() if micro else self.now_us() // 1_000_000 * 1_000_000
+        row.keys[name], row.attrs[name] = now, fmt_us(now, micro=micro)
 
     # --------------------------------------------------------------- metrics
     def _short_id(self, salt: int, taken: set) -> str:
@@ -501,218 +510,6 @@ class Account:
             ts = to_us(timestamp) if timestamp is not None else self.now_us()
             self._p_supp.setdefault(idx, []).append((reason, ts))
             self.version += 1
-
-    # ----------------------------------------------------- lists & segments
-    def _sample_members(self, salt: int, fraction: float) -> list[tuple[int, int]]:
-        n = self._profile_count()
-        rng = random.Random(mix(self.seed, salt))
-        created = self._p_created
-        return [(i, created[i] + int(rng.random() * (T_END - created[i]))) for i in rng.sample(range(n), int(n * fraction))]
-
-    def _build_lists_and_segments(self) -> None:
-        names = ["Newsletter", "VIP Customers", "Preview List", "Black Friday 2025", "Winback", "Product Launch",
-                 "Webinar Signups", "SMS Subscribers", "Event Attendees", "Beta Testers", "Wholesale", "Holiday 2025", "Empty List"]  # fmt: skip
-        fractions = [0.55, 0.12, 0.05, 0.2, 0.1, 0.08, 0.04, 0.15, 0.03, 0.02, 0.01, 0.06, 0.0]
-        self.list_rows: list[Row] = []
-        self.members: dict[str, Members] = {}
-        for i, (name, fraction) in enumerate(zip(names, fractions)):
-            lid = self._short_id(2000 + i, self._ids)
-            created = (T_START + i * 5 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 21) % (400 * 86400) * 1_000_000
-            attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(updated), "opt_in_process": "double_opt_in" if i % 3 == 0 else "single_opt_in"}
-            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": created, "updated": updated}))
-            self.members[lid] = Members(self._sample_members(3000 + i, fraction))
-        first_list = self.list_rows[0].id
-        for i in range(5, self.n_generated, 11):  # list-level suppressions on the newsletter
-            h = mix(self.seed, i, 22)
-            self._p_list_supp[i] = [(first_list, ("UNSUBSCRIBE", "USER_SUPPRESSED")[h % 2], (T_START + h % (T_END - T_START)) * 1_000_000 + h % 999_999)]
-        self.segment_rows: list[Row] = []
-        seg_names = ["Engaged 30 Days", "Engaged 90 Days", "Repeat Buyers", "Lapsed Customers", "High CLV", "Never Opened",
-                     "Recent Signups", "Bounced Addresses", "SMS Engaged", "Churn Risk", "Big Spenders", "Empty Segment"]  # fmt: skip
-        for i, name in enumerate(seg_names):
-            sid = self._short_id(4000 + i, self._ids)
-            created = (T_START + i * 7 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 23) % (300 * 86400) * 1_000_000
-            attrs = {
-                "name": name,
-                "definition": {"condition_groups": [{"conditions": [
-                    {"type": "profile-group-membership", "is_member": True, "group_ids": [self.list_rows[i % 12].id], "timeframe_filter": None}
-                ]}]},  # fmt: skip
-                "created": fmt_us(created),
-                "updated": fmt_us(updated),
-                "is_active": i != 3,
-                "is_processing": False,
-                "is_starred": i % 4 == 0,
-            }
-            keys = {"id": sid, "name": name, "created": created, "updated": updated, "is_active": attrs["is_active"], "is_starred": attrs["is_starred"]}
-            self.segment_rows.append(Row(sid, attrs, keys))
-            self.members[sid] = Members(self._sample_members(5000 + i, 0.0 if name == "Empty Segment" else 0.03 * (1 + i % 5)))
-
-    def lists(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
-        """List resources as GET /api/lists renders them."""
-        return [render_row(r, "list", "lists", base_url, ("profiles", "tags", "flow-triggers")) for r in self.list_rows]
-
-    def list_member_ids(self, list_id: str) -> list[tuple[str, str]]:
-        """(profile id, joined_group_at) of a list's members, ascending by joined_group_at."""
-        with self.lock:
-            m = self.members[list_id]
-            return [(self.profile_id(p), fmt_us(j * 1_000_000)) for p, j in zip(m.profile, m.joined)]
-
-    def add_list(self, name: str) -> str:
-        """Create an empty list now()."""
-        with self.lock:
-            lid = self._short_id(6000 + len(self.list_rows), self._ids)
-            now = self.now_us() // 1_000_000 * 1_000_000
-            attrs = {"name": name, "created": fmt_us(now), "updated": fmt_us(now), "opt_in_process": "single_opt_in"}
-            self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": now, "updated": now}))
-            self.members[lid] = Members()
-            return lid
-
-    def add_list_member(self, list_id: str, profile_id: str, joined_at: datetime | str | None = None) -> None:
-        """Add a profile to a list; like the real API the list's `updated` does not move."""
-        with self.lock:
-            if list_id not in self.members or not any(r.id == list_id for r in self.list_rows):
-                raise KeyError(f"unknown list {list_id!r}")
-            idx = self._require_profile(profile_id)
-            joined = (to_us(joined_at) if joined_at is not None else self.now_us()) // 1_000_000
-            self.members[list_id].add(idx, joined)
-
-    # ------------------------------------------------------------ campaigns
-    def _build_campaigns(self) -> None:
-        per_channel = max(6, self._profile_count() // 2000)
-        statuses = ("Sent", "Sent", "Draft", "Scheduled", "Cancelled", "Sent")
-        self.campaign_rows: list[Row] = []
-        self.campaign_messages: dict[str, list[Row]] = {}
-        for c, channel in enumerate(CHANNELS):
-            for k in range(per_channel):
-                n = c * per_channel + k
-                h = mix(self.seed, n, 31)
-                created = (T_START + h % (T_END - T_START - 40 * 86400)) * 1_000_000 + h % 999_983
-                cid = ulid(created // 1000, mix(self.seed, n, 32))
-                status = statuses[k % len(statuses)]
-                archived = k % 3 == 1  # archived campaigns on every channel
-                scheduled = None if status == "Draft" else created + (86400 + h % (5 * 86400)) * 1_000_000 + (h >> 7) % 999_983
-                updated = (scheduled or created) + (h >> 11) % (3 * 86400 * 1_000_000)
-                send_time = None if scheduled is None else scheduled // 1_000_000 * 1_000_000
-                label = {"email": "Email", "sms": "SMS", "mobile_push": "Push"}[channel]
-                name = f"{label} Campaign {k + 1:03d}"
-                attrs = {
-                    "name": name,
-                    "status": status,
-                    "archived": archived,
-                    "audiences": {"included": [self.list_rows[k % 12].id], "excluded": []},
-                    "send_options": {"use_smart_sending": k % 2 == 0},
-                    "tracking_options": None if channel == "mobile_push" else self._tracking(channel),
-                    "send_strategy": {"method": "static", "datetime": fmt_us(send_time) if send_time else fmt_us(created), "options": {"is_local": False}},
-                    "created_at": fmt_us(created, micro=True),
-                    "scheduled_at": fmt_us(scheduled, micro=True),
-                    "updated_at": fmt_us(updated, micro=True),
-                    "send_time": fmt_us(send_time),
-                }
-                keys = {"id": cid, "name": name, "status": status, "archived": archived, "messages.channel": channel,
-                        "created_at": created, "scheduled_at": scheduled, "updated_at": updated}  # fmt: skip
-                self.campaign_rows.append(Row(cid, attrs, keys, {"channel": channel}))
-                mid = ulid(created // 1000 + 1, mix(self.seed, n, 33))
-                msg_attrs = {
-                    "definition": self._message_definition(channel, name, k),
-                    "send_times": [{"datetime": fmt_us(send_time), "is_local": False}] if send_time else [],
-                    "created_at": fmt_us(created // 1_000_000 * 1_000_000 + 1_000_000),
-                    "updated_at": fmt_us(updated // 1_000_000 * 1_000_000),
-                }
-                self.campaign_messages[cid] = [Row(mid, msg_attrs, {"id": mid}, {"campaign": cid})]
-
-    @staticmethod
-    def _tracking(channel: str) -> dict:
-        if channel == "sms":
-            return {"add_tracking_params": False, "custom_tracking_params": None}
-        return {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True}
-
-    @staticmethod
-    def _message_definition(channel: str, name: str, k: int) -> dict:
-        if channel == "email":
-            return {
-                "channel": "email",
-                "label": name,
-                "content": {"subject": f"Our news #{k + 1}", "preview_text": "", "from_email": "hello@example.com", "from_label": "Example Store",
-                            "reply_to_email": None, "cc_email": None, "bcc_email": None},  # fmt: skip
-            }
-        if channel == "sms":
-            return {"channel": "sms", "content": {"body": f"Sale {k + 1}: 20% off today. Reply STOP to opt out."},
-                    "render_options": {"shorten_links": True, "add_org_prefix": True, "add_info_link": True, "add_opt_out_language": False}}  # fmt: skip
-        return {"channel": "mobile_push", "notification_type": "standard",
-                "content": {"title": name, "body": f"Open the app for offer {k + 1}", "dynamic_image": None, "action_buttons": None},
-                "kv_pairs": None, "options": {"on_open": {"type": "open_app"}, "badge": {"display": False}, "play_sound": False}}  # fmt: skip
-
-    def campaigns(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
-        """Campaign resources of every channel, archived included."""
-        with self.lock:
-            return [render_row(r, "campaign", "campaigns", base_url, ("campaign-messages", "tags")) for r in self.campaign_rows]
-
-    def campaign_message_resources(self, campaign_id: str | None = None, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
-        """campaign-message resources (as `included` renders them), of one campaign or all."""
-        with self.lock:
-            ids = [campaign_id] if campaign_id else [r.id for r in self.campaign_rows]
-            return [self.render_message(m, base_url) for cid in ids for m in self.campaign_messages[cid]]
-
-    def render_message(self, msg: Row, base: str) -> dict:
-        out = render_row(msg, "campaign-message", "campaign-messages", base, ("campaign", "template", "image"))
-        out["relationships"]["campaign"] = {"data": {"type": "campaign", "id": msg.extra["campaign"]}, **out["relationships"]["campaign"]}
-        return out
-
-    def update_campaign(self, campaign_id: str, **attributes) -> None:
-        """Change campaign attributes (datetimes as datetime or ISO text) and bump updated_at to now()."""
-        with self.lock:
-            row = next((r for r in self.campaign_rows if r.id == campaign_id), None)
-            if row is None:
-                raise KeyError(f"unknown campaign {campaign_id!r}")
-            for name, value in attributes.items():
-                if name not in row.attrs or name in ("created_at", "updated_at"):
-                    raise KeyError(f"campaign attribute {name!r} cannot be updated")
-                if name == "scheduled_at":
-                    us = to_us(value)
-                    row.keys[name], row.attrs[name] = us, fmt_us(us, micro=True)
-                else:
-                    row.attrs[name] = value
-                    if name in row.keys:
-                        row.keys[name] = value
-            now = self.now_us()
-            row.keys["updated_at"], row.attrs["updated_at"] = now, fmt_us(now, micro=True)
-
-    # ---------------------------------------- flows, templates, tags, catalog
-    def _build_small_collections(self) -> None:
-        self.flow_rows, self.template_rows, self.tag_rows, self.catalog_rows = [], [], [], []
-        triggers = ("Metric", "Added to List", "Date Based", "Price Drop", "Low Inventory", "Unconfigured")
-        for i, name in enumerate(("Welcome Series", "Abandoned Cart", "Browse Abandonment", "Post-Purchase", "Winback", "Birthday", "Price Drop Alert", "Sunset Unengaged")):
-            created = (T_START + i * 11 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 41) % (200 * 86400) * 1_000_000
-            attrs = {"name": name, "status": ("live", "manual", "draft")[i % 3], "archived": i == 7, "created": fmt_us(created), "updated": fmt_us(updated), "trigger_type": triggers[i % 6]}
-            fid = base62(mix(self.seed, i, 42), 6)
-            self.flow_rows.append(Row(fid, attrs, {"id": fid, "created": created, "updated": updated, **{k: attrs[k] for k in ("name", "status", "archived", "trigger_type")}}))
-        for i in range(12):
-            created = (T_START + i * 9 * 86400) * 1_000_000
-            updated = created + mix(self.seed, i, 43) % (100 * 86400) * 1_000_000
-            tid = base62(mix(self.seed, i, 44), 6)
-            name = f"Template {i + 1:02d}"
-            attrs = {"name": name, "editor_type": ("CODE", "SYSTEM_DRAGGABLE", "USER_DRAGGABLE")[i % 3], "html": f"<html><body><h1>{name}</h1></body></html>",
-                     "text": f"{name}", "amp": None, "created": fmt_us(created), "updated": fmt_us(updated)}  # fmt: skip
-            definition = {"id": tid, "template_id": tid, "body": {"id": "body", "properties": {}, "sections": [], "styles": {}}, "styles": []} if i % 3 == 1 else None
-            self.template_rows.append(Row(tid, attrs, {"id": tid, "name": name, "created": created, "updated": updated}, {"definition": definition}))
-        self.tag_groups = [{"id": "1", "name": "Default", "exclusive": False, "default": True}, {"id": "2", "name": "Seasons", "exclusive": True, "default": False}]
-        for i, name in enumerate(("Promotions", "Newsletter", "Holiday", "Summer", "Winter", "Transactional")):
-            tag_id = "%08x-%04x-%04x-%04x-%012x" % tuple(mix(self.seed, i, 45 + k) & mask for k, mask in enumerate((0xFFFFFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFFFFFF)))
-            self.tag_rows.append(Row(tag_id, {"name": name}, {"id": tag_id, "name": name}, {"group": "2" if name in ("Summer", "Winter") else "1"}))
-        for i in range(120):
-            created = (T_START + i * 3 * 86400) * 1_000_000
-            item_id = f"$custom:::$default:::SKU-{i + 1:04d}"
-            attrs = {
-                "external_id": f"SKU-{i + 1:04d}", "title": f"Product {i + 1}", "description": f"Description of product {i + 1}",
-                "price": round(5 + mix(self.seed, i, 51) % 20000 / 100, 2), "url": f"https://shop.example.com/p/{i + 1}",
-                "image_full_url": f"https://shop.example.com/img/{i + 1}.jpg", "image_thumbnail_url": f"https://shop.example.com/img/{i + 1}_t.jpg",
-                "images": [f"https://shop.example.com/img/{i + 1}.jpg"], "custom_metadata": {"color": ("red", "blue", "green")[i % 3]},
-                "published": i % 10 != 0, "created": fmt_us(created), "updated": fmt_us(created + 86400 * 1_000_000),
-            }  # fmt: skip
-            keys = {"id": item_id, "ids": item_id, "created": created, "title": attrs["title"], "published": attrs["published"], "category.id": f"$custom:::$default:::CAT-{i % 4}"}
-            self.catalog_rows.append(Row(item_id, attrs, keys))
 
     # ---------------------------------------------------------------- events
     def _build_events(self, total: int) -> None:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_BASE_URL = "https://a.klaviyo.com"
+T_START = 1704067200  # 2024-01-01T00:00:00Z: synthetic timestamps lie in [T_START, T_END)
+T_END = 1782777600  # 2026-06-30T00:00:00Z
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -84,6 +84,11 @@ CASES = [
     ("/api/events", "/api/events", {"include": "metric,profile,attributions", "page[size]": "1000"}),
     ("/api/events", "/api/events", {"page[size]": "1000", "sort": "-datetime"}),
     ("/api/flows", "/api/flows", {"include": "flow-actions,tags"}),
+    ("/api/flows", "/api/flows", {"filter": "equals(archived,true)", "include": "flow-actions", "fields[flow-action]": "definition,updated"}),
+    ("/api/template-universal-content", "/api/template-universal-content", {"page[size]": "3"}),
+    ("/api/forms", "/api/forms", {"page[size]": "2", "sort": "-updated_at"}),
+    ("/api/images", "/api/images", {"sort": "size"}),
+    ("/api/tag-groups", "/api/tag-groups", {"page[size]": "2"}),
     ("/api/templates", "/api/templates", {"additional-fields[template]": "definition"}),
     ("/api/templates", "/api/templates", {}),
     ("/api/tags", "/api/tags", {"include": "tag-group"}),
@@ -114,10 +119,31 @@ def test_member_responses_match_the_spec(spec, client, account, spec_path, kind,
     _check(spec, client, spec_path, f"/api/{kind}s/{biggest.id}/{suffix}", params, min_docs=2)
 
 
+def _nested_cases(account):
+    flow = max(account.flow_rows, key=lambda r: len(account.flow_actions[r.id]))
+    email = next(a for acts in account.flow_actions.values() for a in acts if a.keys["action_type"] == "send-email")
+    sms = next(a for acts in account.flow_actions.values() for a in acts if a.keys["action_type"] == "send-sms")
+    form = max(account.form_rows, key=lambda r: len(account.form_versions[r.id]))
+    return [
+        ("/api/flows/{id}/flow-actions", f"/api/flows/{flow.id}/flow-actions", {"page[size]": "2"}),
+        ("/api/flow-actions/{id}/flow-messages", f"/api/flow-actions/{email.id}/flow-messages", {}),
+        ("/api/flow-actions/{id}/flow-messages", f"/api/flow-actions/{sms.id}/flow-messages", {}),
+        ("/api/forms/{id}/form-versions", f"/api/forms/{form.id}/form-versions", {"page[size]": "1"}),
+    ]
+
+
+NESTED = ("/api/flows/{id}/flow-actions", "/api/flow-actions/{id}/flow-messages", "/api/forms/{id}/form-versions")
+
+
+def test_nested_responses_match_the_spec(spec, client, account):
+    for spec_path, url, params in _nested_cases(account):
+        _check(spec, client, spec_path, url, params, min_docs=2 if params.get("page[size]") else 1)
+
+
 def test_every_emulated_endpoint_is_covered(spec):
     from klaviyo_emulator.endpoints import ENDPOINTS
 
-    covered = {c[0] for c in CASES} | {"/api/lists/{id}/profiles", "/api/lists/{id}/relationships/profiles", "/api/segments/{id}/profiles"}
+    covered = {c[0] for c in CASES} | {"/api/lists/{id}/profiles", "/api/lists/{id}/relationships/profiles", "/api/segments/{id}/profiles", *NESTED}
     assert {ep.path for ep in ENDPOINTS} == covered
     assert covered <= set(spec["paths"])
 

@@ -33,5 +33,5 @@ def test_console_script():
 
 def test_python_dash_m_with_flags():
     _run([sys.executable, "-m", "klaviyo_emulator", "--port", "0", "--size", "tiny", "--profiles", "40", "--events", "2000",
-          "--rate-limits", "on", "--rate-limit-scale", "0.5", "--latency-ms", "1", "--fault-seed", "1", "--error-rate", "0",
+          "--flows", "20", "--flow-actions", "60", "--rate-limits", "on", "--rate-limit-scale", "0.5", "--latency-ms", "1", "--fault-seed", "1", "--error-rate", "0",
           "--forbidden-key-prefix", "pk_deny_"])  # fmt: skip

@@ -65,3 +65,37 @@ def test_metrics_page_length_is_200_and_events_default_200(summary):
     by_path = {ep.path: ep for ep in ENDPOINTS}
     assert by_path["/api/metrics"].page_length == 200
     assert by_path["/api/events"].page_size == (200, 1000)
+
+
+def test_generated_tables_are_current(summary):
+    """klaviyo_emulator/spec_tables.py is exactly what scripts/gen_emulator_tables.py makes of the summary."""
+    from scripts.gen_emulator_tables import TARGET, render
+
+    assert TARGET.read_text() == render(json.loads(SUMMARY.read_text())), "stale: run python scripts/gen_emulator_tables.py"
+
+
+def test_generated_tables_hold_facts_only():
+    from klaviyo_emulator.spec_tables import TABLES
+
+    flows = TABLES["/api/flows"]
+    assert flows["operation"] == "get_flows" and flows["rate"] == (3, 60) and flows["page_size"] == (50, 50)
+    assert flows["include"] == ("flow-actions", "tags") and "-name" not in flows["sort"]
+    text = (Path(__file__).resolve().parents[2] / "klaviyo_emulator" / "spec_tables.py").read_text()
+    assert "developers.klaviyo.com" not in text and "Rate limits" not in text  # no spec prose
+
+
+@pytest.mark.parametrize(
+    "path,params,status",
+    [
+        ("/api/profiles", {"fields[profile]": "email,location.city"}, 200),
+        ("/api/profiles", {"fields[profile]": "location.bogus"}, 400),
+        ("/api/flows", {"fields[flow]": "name.first"}, 400),
+        ("/api/flows", {"include": "flow-actions", "fields[flow-action]": "definition.data.status"}, 200),
+        ("/api/flows", {"include": "flow-actions", "fields[flow-action]": "definition.data.colour"}, 400),
+    ],
+)
+def test_dotted_sparse_fields_are_those_the_spec_lists(client, path, params, status):
+    r = client.get(path, params)
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["errors"][0]["source"] == {"parameter": next(k for k in params if k.startswith("fields["))}

@@ -1,0 +1,17 @@
+"""The emulator by Klaviyo area, mirroring the tap: each module holds its endpoint table entries, handlers and generators.
+
+Adding an endpoint touches one module: a `from_spec(...)` entry in its ENDPOINTS,
+a handler method on its handler class and, for new data, a generator on its
+Account mixin.
+"""
+
+from __future__ import annotations
+
+from . import audience, catalog, content, events, messaging
+
+AREAS = (audience, messaging, content, catalog, events)
+ENDPOINTS = tuple(ep for area in AREAS for ep in area.ENDPOINTS)
+
+
+class Handlers(audience.AudienceHandlers, messaging.MessagingHandlers, content.ContentHandlers, catalog.CatalogHandlers, events.EventsHandlers):
+    """Render validated queries against an Account into JSON:API documents (bytes)."""
