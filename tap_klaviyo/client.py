@@ -123,6 +123,8 @@ class KlaviyoStream(RESTStream):
     lower_operator: str | None = "greater-or-equal"  # None: the API cannot filter the lower bound
     upper_operator: str | None = "less-than"  # None: the upper bound is applied client-side
     to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
+    to_many: t.ClassVar[dict[str, str]] = {}  # relationship -> column of its ids, e.g. {"tags": "tag_ids"}
+    scope: str | None = None  # the API key scope the endpoint needs; default: `<first path segment>:read`
     date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
     raw_attributes: tuple[str, ...] = ()  # nested objects written out as received, never decoded (when safe)
     windowed = False  # eligible for the concurrent time-window reader
@@ -237,7 +239,7 @@ class KlaviyoStream(RESTStream):
 
     @property
     def required_scope(self) -> str:
-        return f"{self.path.split('/')[2]}:read"
+        return self.scope or f"{self.path.split('/')[2]}:read"
 
     def backoff_wait_generator(self) -> t.Generator[float, None, None]:
         """Retry-After on 429, else exponential backoff with full jitter (capped at 60 s)."""
@@ -370,6 +372,9 @@ class KlaviyoStream(RESTStream):
         for name, column in self._to_one_columns:
             data = jsonapi.related(resource, name)
             record[column] = data.id if isinstance(data, jsonapi.Ref) else None
+        for name, column in self.to_many.items():
+            data = jsonapi.related(resource, name)
+            record[column] = [ref.id for ref in data] if isinstance(data, list) else []
         return self.canonical_dates(record)
 
     def canonical_dates(self, record: dict) -> dict:

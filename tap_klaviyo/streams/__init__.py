@@ -9,6 +9,14 @@ from tap_klaviyo.streams.audience import (
     ListsStream,
     ProfilesStream,
 )
+from tap_klaviyo.streams.content import (
+    FormsStream,
+    ImagesStream,
+    TagGroupsStream,
+    TagsStream,
+    TemplatesStream,
+    UniversalContentStream,
+)
 from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
 from tap_klaviyo.streams.messaging import CampaignsStream
 
@@ -20,4 +28,10 @@ STREAMS = (
     GlobalExclusionsStream,
     MetricsStream,
     *EVENT_STREAMS,
+    TemplatesStream,
+    UniversalContentStream,
+    FormsStream,
+    ImagesStream,
+    TagsStream,
+    TagGroupsStream,
 )

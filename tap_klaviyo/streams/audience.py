@@ -25,6 +25,8 @@ class ListsStream(KlaviyoStream):
     upper_operator = None
     page_size = 10
     rate_tier = TIER_L
+    extra_params: t.ClassVar[dict[str, str]] = {"include": "tags"}
+    to_many: t.ClassVar[dict[str, str]] = {"tags": "tag_ids"}
     date_time_fields = ("created", "updated")
 
     def list_ids(self) -> list[str]:

@@ -25,7 +25,8 @@ class CampaignsStream(KlaviyoStream):
     filter_field = "updated_at"
     page_size = 100
     rate_tier = TIER_M
-    extra_params: t.ClassVar[dict[str, str]] = {"include": "campaign-messages"}
+    extra_params: t.ClassVar[dict[str, str]] = {"include": "campaign-messages,tags"}
+    to_many: t.ClassVar[dict[str, str]] = {"tags": "tag_ids"}
     date_time_fields = ("created_at", "scheduled_at", "updated_at", "send_time")
 
     # Klaviyo requires one channel per request before revision 2026-10-15 and hides archived

@@ -14,6 +14,17 @@ EVENT_STREAM_METRICS = {
 }
 
 
+# Streams that read one of the account's small collections whole: stream -> Account attribute.
+ROW_TABLES = {
+    "templates": "template_rows",
+    "universal_content": "universal_content_rows",
+    "forms": "form_rows",
+    "images": "image_rows",
+    "tags": "tag_rows",
+    "tag_groups": "tag_group_rows",
+}
+
+
 def klaviyo_metric_ids(account: Account, *names: str) -> list[str]:
     return [
         metric["id"]
@@ -48,6 +59,8 @@ def expected_keys(account: Account, stream: str) -> set:
         return {campaign["id"] for campaign in account.campaigns()}
     if stream == "metrics":
         return {metric["id"] for metric in account.metrics()}
+    if stream in ROW_TABLES:
+        return {row.id for row in getattr(account, ROW_TABLES[stream])}
     raise KeyError(stream)
 
 

@@ -51,7 +51,7 @@ STREAMS: dict[str, dict[str, Any]] = {
         "path": "/api/lists",
         "pk": ["id"],
         "rk": "updated",
-        "extra": {},
+        "extra": {"tag_ids": "to-many"},
     },
     "list_members.json": {
         "path": "/api/lists/{id}/profiles",
@@ -75,7 +75,7 @@ STREAMS: dict[str, dict[str, Any]] = {
         "path": "/api/campaigns",
         "pk": ["id"],
         "rk": "updated_at",
-        "extra": {"channel": "partition", "campaign_messages": "included"},
+        "extra": {"channel": "partition", "campaign_messages": "included", "tag_ids": "to-many"},
     },
     "metrics.json": {
         "path": "/api/metrics",
