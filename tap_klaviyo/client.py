@@ -440,6 +440,8 @@ class KlaviyoStream(RESTStream):
         if bookmark is not None:
             try:
                 resume = timeutil.parse_datetime(bookmark)
+            except timeutil.OutOfRangeError:
+                resume = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
             except ValueError as exc:
                 msg = f"State for stream '{self.name}' has an unreadable bookmark {bookmark!r}"
                 raise KlaviyoAPIError(msg) from exc

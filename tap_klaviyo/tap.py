@@ -7,6 +7,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 import re
 import sys
 import threading
@@ -19,6 +20,7 @@ from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.helpers._classproperty import classproperty
 
 from tap_klaviyo import timeutil
 from tap_klaviyo.ratelimit import RateLimiter, Tier
@@ -66,6 +68,13 @@ def check_catalog(catalog: dict, what: str = "The catalog") -> None:
     ):
         msg = f"{what} is not a Singer catalog: 'streams' must be a list of objects with a 'tap_stream_id'."
         raise InvalidInputError(msg)
+
+
+def _is_partitions_list(partitions: t.Any) -> bool:
+    """The SDK's partition states: a list of objects, each with its `context` object."""
+    return isinstance(partitions, list) and all(
+        isinstance(entry, dict) and isinstance(entry.get("context"), dict) for entry in partitions
+    )
 
 
 class RequestStats:
@@ -259,6 +268,25 @@ class TapKlaviyo(Tap):
         if kwargs.get("catalog") is not None:
             self._check_catalog_streams()
 
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+        """The SDK's settings from environment variables; a value that is not a number is one line
+        naming the variable, not a ValueError traceback."""
+        try:
+            return super()._env_var_config
+        except ValueError:
+            for name, schema in cls.config_jsonschema["properties"].items():
+                variable = cls._env_var_prefix + name.upper()
+                value = os.environ.get(variable)
+                if value is None or "integer" not in str(schema.get("type")):
+                    continue
+                try:
+                    int(value)
+                except ValueError:
+                    msg = f"{variable} must be an integer (setting {name}), not {value!r}."
+                    raise InvalidInputError(msg) from None
+            raise
+
     def _check_settings(self) -> None:
         """Checks the JSON schema cannot express; each failure is one line naming the setting."""
         errors = []
@@ -289,13 +317,21 @@ class TapKlaviyo(Tap):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
     def _migrate_state(self, state: t.Any) -> dict:
-        """Check the state's shape, and take singer-io's `{"bookmarks": {"<metric_id>": {"since": ...}}}`
-        entries as event bookmarks instead of rejecting them."""
+        """Check the state's shape, unwrap Meltano's `{"singer_state": ...}`, and take singer-io's
+        `{"bookmarks": {"<metric_id>": {"since": ...}}}` entries as event bookmarks instead of
+        rejecting them. A state holding nothing of this tap is warned about: the run starts over."""
         if not isinstance(state, dict):
             msg = f"The state must be a JSON object, not {type(state).__name__}."
             raise InvalidInputError(msg)
+        if set(state) == {"singer_state"} and isinstance(state["singer_state"], dict):
+            self.logger.info("State: unwrapped 'singer_state' (the output of `meltano state get`).")
+            state = state["singer_state"]
+        if "bookmarks" in state and state["bookmarks"] is None:
+            self.logger.warning("The state's 'bookmarks' is null: starting without bookmarks.")
+            state = {**state, "bookmarks": {}}
         bookmarks = state.get("bookmarks")
         if bookmarks is None:
+            self._warn_if_foreign(state, {})
             return state
         if not isinstance(bookmarks, dict):
             msg = f"The state's 'bookmarks' must be an object keyed by stream, not {type(bookmarks).__name__}."
@@ -312,7 +348,7 @@ class TapKlaviyo(Tap):
                     raise InvalidInputError(msg) from None
                 self.legacy_metric_bookmarks[key] = since
                 continue
-            if not isinstance(value, dict) or not isinstance(value.get("partitions", []), list):
+            if not isinstance(value, dict) or not _is_partitions_list(value.get("partitions", [])):
                 msg = f"The state's bookmark for stream {key!r} is not an object with a bookmark: {value!r}"
                 raise InvalidInputError(msg[:300])
             kept[key] = value
@@ -322,7 +358,20 @@ class TapKlaviyo(Tap):
                 len(self.legacy_metric_bookmarks),
                 sorted(self.legacy_metric_bookmarks),
             )
+        self._warn_if_foreign(state, kept)
         return {**state, "bookmarks": kept}
+
+    def _warn_if_foreign(self, state: dict, bookmarks: dict) -> None:
+        """A non-empty state with no bookmark of this tap (another tap's, a catalog) restarts every stream."""
+        names = {stream.name for stream in STREAMS}
+        nothing = not bookmarks and set(state) <= {"bookmarks"}
+        if nothing or names & set(bookmarks) or self.legacy_metric_bookmarks:
+            return
+        found = f"bookmarks of {sorted(bookmarks)[:10]}" if bookmarks else f"top-level keys {sorted(state)[:10]}"
+        self.logger.warning(
+            "The state holds no bookmark of any tap-klaviyo stream (found %s): every stream starts from the beginning.",
+            found,
+        )
 
     def _check_catalog_streams(self) -> None:
         """Name catalog streams this tap does not have, and say so when nothing is selected."""

@@ -10,8 +10,10 @@ import contextlib
 import io
 import logging
 
+import pytest
+
 from tap_klaviyo import timeutil
-from tests.conftest import SyncResult, catalog_for, parse_messages
+from tests.conftest import SyncResult, catalog_for, parse_messages, run_tap
 from tests.tap_klaviyo.expected import expected_keys, klaviyo_metric_ids
 
 
@@ -163,3 +165,37 @@ def test_records_match_a_catalog_schema_without_some_properties(emulator, accoun
     assert all("event_properties" in r for r in result.records["receive"])
     assert set(result.ids("lists")) == expected_keys(account, "lists")
     assert not any("opt_in_process" in r for r in result.records["lists"])
+
+
+# --- State from elsewhere -----------------------------------------------------------------
+
+
+def test_meltano_state_get_output_is_unwrapped(emulator, account, config, caplog):
+    first = run_tap(config, streams=("lists",))
+    caplog.set_level(logging.INFO)
+    second = run_tap(config, state={"singer_state": first.state}, streams=("lists",))
+    assert "unwrapped 'singer_state'" in caplog.text
+    assert len(second.ids("lists")) < len(expected_keys(account, "lists"))
+    assert second.state["bookmarks"]["lists"]["replication_key_value"] == first.state["bookmarks"]["lists"]["replication_key_value"]
+
+
+@pytest.mark.parametrize(
+    ("state", "found"),
+    [
+        ({"bookmarks": {"orders": {"replication_key_value": "2024-01-01T00:00:00+00:00"}}}, "bookmarks of ['orders']"),
+        (catalog_for("lists"), "top-level keys ['streams']"),
+        ({"currently_syncing": None, "type": "STATE"}, "top-level keys ['currently_syncing', 'type']"),
+    ],
+)
+def test_a_state_of_something_else_is_warned_about(emulator, account, config, caplog, state, found):
+    caplog.set_level(logging.WARNING)
+    result = run_tap(config, state=state, streams=("lists",))
+    assert f"holds no bookmark of any tap-klaviyo stream (found {found})" in caplog.text
+    assert set(result.ids("lists")) == expected_keys(account, "lists")
+
+
+@pytest.mark.parametrize("state", [{}, {"bookmarks": {}}, {"bookmarks": {"lists": {}}}])
+def test_an_empty_or_own_state_is_not_warned_about(emulator, config, caplog, state):
+    caplog.set_level(logging.WARNING)
+    run_tap(config, state=state, streams=("lists",))
+    assert "holds no bookmark" not in caplog.text
