@@ -575,6 +575,24 @@ class KlaviyoStream(RESTStream):
             stats.throttled[self.name],
         )
 
+    def drop_stale_partition_states(self) -> None:
+        """Forget bookmarks of partitions the account no longer has (a deleted list or metric).
+
+        They would otherwise ride along in every STATE message of every run, forever.
+        """
+        partitions = self.partitions
+        states = ((self.tap_state.get("bookmarks") or {}).get(self.name) or {}).get("partitions")
+        if partitions is None or not states:
+            return
+        known = {_frozen(partition) for partition in partitions}
+        kept = [state for state in states if _frozen(state["context"]) in known]
+        if len(kept) < len(states):
+            self.logger.info(
+                "Stream '%s': dropped the bookmarks of %d partition(s) no longer in the account.",
+                self.name, len(states) - len(kept),
+            )
+            states[:] = kept
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         window = self.sync_window(context)
         if self.replication_key:
@@ -693,6 +711,11 @@ class _Progress:
 def load_schema(name: str) -> dict:
     """A stream's JSON schema from tap_klaviyo/schemas/."""
     return json.loads(resources.files(schemas).joinpath(f"{name}.json").read_text())
+
+
+def _frozen(context: dict) -> tuple:
+    """A partition context as a set member."""
+    return tuple(sorted(context.items()))
 
 
 def _retry_after(response: requests.Response) -> float | None:

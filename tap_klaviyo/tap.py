@@ -373,6 +373,14 @@ class TapKlaviyo(Tap):
             found,
         )
 
+    def _reset_state_progress_markers(self) -> None:
+        """The SDK's first step of a sync, before it writes the input state as the first STATE:
+        also drop the bookmarks of deleted partitions here, so that no STATE carries them."""
+        super()._reset_state_progress_markers()
+        for stream in self.streams.values():
+            if stream.selected:
+                stream.drop_stale_partition_states()
+
     def _check_catalog_streams(self) -> None:
         """Name catalog streams this tap does not have, and say so when nothing is selected."""
         if self.input_catalog is None:

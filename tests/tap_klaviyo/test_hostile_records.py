@@ -199,3 +199,32 @@ def test_an_empty_or_own_state_is_not_warned_about(emulator, config, caplog, sta
     caplog.set_level(logging.WARNING)
     run_tap(config, state=state, streams=("lists",))
     assert "holds no bookmark" not in caplog.text
+
+
+# --- Bookmarks of deleted partitions ------------------------------------------------------
+
+
+def test_bookmarks_of_deleted_metrics_and_lists_are_dropped(emulator, account, config, caplog):
+    received = klaviyo_metric_ids(account, "Received Email")[0]
+    list_id = account.lists()[0]["id"]
+    mark = "2026-01-01T00:00:00+00:00"
+
+    def partition(key: str, value: str, replication_key: str) -> dict:
+        return {"context": {key: value}, "replication_key": replication_key, "replication_key_value": mark}
+
+    state = {"bookmarks": {
+        "receive": {"partitions": [partition("metric_id", "DeLeTeD", "datetime"), partition("metric_id", received, "datetime")]},
+        "list_members": {"partitions": [partition("list_id", "GoNe01", "joined_group_at"), partition("list_id", list_id, "joined_group_at")]},
+        "lists": {"replication_key": "updated", "replication_key_value": mark},
+    }}
+    caplog.set_level(logging.INFO)
+    result = run_tap(config, state=state, streams=("receive", "list_members"))
+    for message in result.states:  # not even the first STATE carries them
+        contexts = [p["context"] for stream in ("receive", "list_members") for p in message["bookmarks"][stream]["partitions"]]
+        assert {"metric_id": "DeLeTeD"} not in contexts and {"list_id": "GoNe01"} not in contexts
+    final = result.state["bookmarks"]
+    assert {"metric_id": received} in [p["context"] for p in final["receive"]["partitions"]]
+    assert {"list_id": list_id} in [p["context"] for p in final["list_members"]["partitions"]]
+    assert final["lists"]["replication_key_value"] == mark, "a stream not synced keeps its bookmark"
+    assert "Stream 'receive': dropped the bookmarks of 1 partition(s) no longer in the account" in caplog.text
+    assert "Stream 'list_members': dropped the bookmarks of 1 partition(s)" in caplog.text
