@@ -24,6 +24,7 @@ from singer_sdk.helpers._classproperty import classproperty
 
 from tap_klaviyo import timeutil
 from tap_klaviyo.ratelimit import RateLimiter, Tier
+from tap_klaviyo.state import EncodedStateWriter
 from tap_klaviyo.streams import STREAMS
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
@@ -263,6 +264,7 @@ class TapKlaviyo(Tap):
         except ConfigValidationError as exc:
             exc.errors = [redact_secret_error(error) for error in exc.errors]
             raise
+        self._state_writer = EncodedStateWriter(self.message_writer)
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:

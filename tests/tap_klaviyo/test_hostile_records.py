@@ -228,3 +228,23 @@ def test_bookmarks_of_deleted_metrics_and_lists_are_dropped(emulator, account, c
     assert final["lists"]["replication_key_value"] == mark, "a stream not synced keeps its bookmark"
     assert "Stream 'receive': dropped the bookmarks of 1 partition(s) no longer in the account" in caplog.text
     assert "Stream 'list_members': dropped the bookmarks of 1 partition(s)" in caplog.text
+
+
+def test_the_state_writer_writes_each_change_once_even_when_changed_in_place():
+    """The writer compares encodings, not a reference to the live state (which changes in place)."""
+    from tap_klaviyo.state import EncodedStateWriter
+
+    written = []
+
+    class Collect:
+        def write_message(self, message):
+            written.append(message.to_dict()["value"]["bookmarks"]["lists"]["replication_key_value"])
+
+    writer = EncodedStateWriter(Collect())
+    state = {"bookmarks": {"lists": {"replication_key_value": "a"}}}
+    writer.write_state(state)
+    writer.write_state(state)
+    state["bookmarks"]["lists"]["replication_key_value"] = "b"
+    writer.write_state(state)
+    writer.write_state(state)
+    assert written == ["a", "b"]
