@@ -7,6 +7,7 @@ replication and schemas differently from the tap's own discovery output.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import logging
 
@@ -248,3 +249,39 @@ def test_the_state_writer_writes_each_change_once_even_when_changed_in_place():
     writer.write_state(state)
     writer.write_state(state)
     assert written == ["a", "b"]
+
+
+# --- Records changing during the run -------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_change_landing_inside_the_run_is_emitted_again_with_its_new_values(emulator, account, config, workers):
+    """Normally a record changed mid-run moves past the run's end (fixed at its start) and waits
+    for the next run (test_incremental.py). When the server's clock runs ahead of the tap's, the
+    new value lands inside this run: the record is emitted again, newest last, since dropping the
+    repeat would lose the change (the bookmark passes it). No run-wide set of ids is kept."""
+    profiles = sorted(account.profiles(), key=lambda p: p["attributes"]["updated"])
+    oldest = profiles[0]["id"]
+    account.set_clock(timeutil.parse_datetime(profiles[-1]["attributes"]["updated"]) + dt.timedelta(hours=1))
+    original = emulator.respond
+    changed = []
+
+    def respond(method, path, params, headers):
+        answer = original(method, path, params, headers)
+        if path == "/api/profiles" and not changed:
+            account.update_profile(oldest, title="Changed mid-run")
+            changed.append(oldest)
+        return answer
+
+    emulator.respond = respond
+    try:
+        result = run_tap({**config, "max_workers": workers}, streams=("profiles",))
+    finally:
+        emulator.respond = original
+    versions = [r for r in result.records["profiles"] if r["id"] == oldest]
+    assert len(versions) == 2
+    assert versions[0]["title"] != "Changed mid-run" and versions[-1]["title"] == "Changed mid-run"
+    assert result.state["bookmarks"]["profiles"]["replication_key_value"] == versions[-1]["updated"]
+    others = [r["id"] for r in result.records["profiles"] if r["id"] != oldest]
+    assert sorted(others) == sorted(expected_keys(account, "profiles") - {oldest})
+
