@@ -30,6 +30,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_klaviyo import jsonapi, schemas, timeutil
+from tap_klaviyo.state import IndexedStateManager, frozen_context
 from tap_klaviyo.filters import condition, join
 from tap_klaviyo.ratelimit import Tier
 from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
@@ -146,6 +147,19 @@ class KlaviyoStream(RESTStream):
     def schema(self) -> dict:
         """Loaded once: the SDK reads the schema twice per record."""
         return copy.deepcopy(load_schema(self.schema_name or self.name))
+
+    @property
+    def state_manager(self) -> IndexedStateManager:
+        if self._state_manager is None:
+            self._state_manager = IndexedStateManager(
+                tap_name=self.tap_name,
+                stream_name=self.name,
+                tap_state=self._tap_state,
+                state_partitioning_keys=self.state_partitioning_keys,
+                is_sorted=self.is_sorted,
+                check_sorted=self.check_sorted,
+            )
+        return self._state_manager
 
     @property
     def natural_key(self) -> tuple[str, ...]:
@@ -584,8 +598,8 @@ class KlaviyoStream(RESTStream):
         states = ((self.tap_state.get("bookmarks") or {}).get(self.name) or {}).get("partitions")
         if partitions is None or not states:
             return
-        known = {_frozen(partition) for partition in partitions}
-        kept = [state for state in states if _frozen(state["context"]) in known]
+        known = {frozen_context(partition) for partition in partitions}
+        kept = [state for state in states if frozen_context(state["context"]) in known]
         if len(kept) < len(states):
             self.logger.info(
                 "Stream '%s': dropped the bookmarks of %d partition(s) no longer in the account.",
@@ -711,11 +725,6 @@ class _Progress:
 def load_schema(name: str) -> dict:
     """A stream's JSON schema from tap_klaviyo/schemas/."""
     return json.loads(resources.files(schemas).joinpath(f"{name}.json").read_text())
-
-
-def _frozen(context: dict) -> tuple:
-    """A partition context as a set member."""
-    return tuple(sorted(context.items()))
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -285,3 +285,17 @@ def test_a_change_landing_inside_the_run_is_emitted_again_with_its_new_values(em
     others = [r["id"] for r in result.records["profiles"] if r["id"] != oldest]
     assert sorted(others) == sorted(expected_keys(account, "profiles") - {oldest})
 
+
+def test_partition_states_are_found_by_context_and_created_once():
+    from tap_klaviyo.state import IndexedStateManager
+
+    first = {"context": {"list_id": "A"}, "replication_key_value": "x"}
+    state = {"bookmarks": {"list_members": {"partitions": [first]}}}
+    manager = IndexedStateManager(stream_name="list_members", tap_state=state, is_sorted=True)
+    assert manager.get_context_state({"list_id": "A"}) is first
+    created = manager.get_context_state({"list_id": "B"})
+    assert manager.get_context_state({"list_id": "B"}) is created
+    assert state["bookmarks"]["list_members"]["partitions"] == [first, {"context": {"list_id": "B"}}]
+    replaced = {"context": {"list_id": "A"}, "replication_key_value": "y"}
+    state["bookmarks"]["list_members"]["partitions"] = [replaced]  # a state swapped under the manager
+    assert manager.get_context_state({"list_id": "A"}) is replaced
