@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+import msgspec
 from singer_sdk import singerlib as singer
 from singer_sdk.contrib.msgspec import encoder
 from singer_sdk.helpers._state import StateWriter
@@ -48,7 +49,7 @@ class IndexedStateManager(StreamStateManager):
 
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
-        self._index: dict[tuple, dict] = {}
+        self._index: dict[bytes, dict] = {}
         self._indexed: tuple[int, int] = (0, -1)  # identity and length of the list indexed
 
     def get_context_state(self, context: Context | None) -> dict:
@@ -70,6 +71,6 @@ class IndexedStateManager(StreamStateManager):
         return state
 
 
-def frozen_context(context: t.Mapping[str, t.Any]) -> tuple:
-    """A partition context as a dict key or set member."""
-    return tuple(sorted(context.items()))
+def frozen_context(context: t.Mapping[str, t.Any]) -> bytes:
+    """A partition context as a dict key or set member (its values may be anything a state holds)."""
+    return msgspec.json.encode(context, order="sorted")

@@ -24,7 +24,7 @@ from singer_sdk.helpers._classproperty import classproperty
 
 from tap_klaviyo import timeutil
 from tap_klaviyo.ratelimit import RateLimiter, Tier
-from tap_klaviyo.state import EncodedStateWriter
+from tap_klaviyo.state import EncodedStateWriter, frozen_context
 from tap_klaviyo.streams import STREAMS
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
@@ -353,6 +353,10 @@ class TapKlaviyo(Tap):
             if not isinstance(value, dict) or not _is_partitions_list(value.get("partitions", [])):
                 msg = f"The state's bookmark for stream {key!r} is not an object with a bookmark: {value!r}"
                 raise InvalidInputError(msg[:300])
+            contexts = [frozen_context(partition["context"]) for partition in value.get("partitions", [])]
+            if len(set(contexts)) < len(contexts):
+                msg = f"The state's bookmark for stream {key!r} holds two partitions with the same context."
+                raise InvalidInputError(msg)
             kept[key] = value
         if self.legacy_metric_bookmarks:
             self.logger.info(

@@ -120,6 +120,10 @@ def test_an_api_url_without_the_api_gives_the_404_in_one_line(emulator, tmp_path
         ({"bookmarks": {"AbC123": {"since": "yesterday"}}}, ("singer-io bookmark", "AbC123", "yesterday")),
         ({"bookmarks": {"lists": {"partitions": [1, "x"]}}}, ("bookmark for stream 'lists'",)),
         ({"bookmarks": {"lists": {"partitions": [{"replication_key_value": "x"}]}}}, ("bookmark for stream 'lists'",)),
+        (
+            {"bookmarks": {"receive": {"partitions": [{"context": {"metric_id": "A"}}, {"context": {"metric_id": "A"}}]}}},
+            ("bookmark for stream 'receive'", "two partitions with the same context"),
+        ),
     ],
 )
 def test_a_corrupt_state_is_one_clear_line_and_exit_1(emulator, tmp_path, state, fragments):

@@ -299,3 +299,11 @@ def test_partition_states_are_found_by_context_and_created_once():
     replaced = {"context": {"list_id": "A"}, "replication_key_value": "y"}
     state["bookmarks"]["list_members"]["partitions"] = [replaced]  # a state swapped under the manager
     assert manager.get_context_state({"list_id": "A"}) is replaced
+
+
+def test_partition_contexts_of_any_json_shape_are_dropped_not_crashed_on(emulator, account, config):
+    received = klaviyo_metric_ids(account, "Received Email")[0]
+    state = {"bookmarks": {"receive": {"partitions": [{"context": {"metric_id": ["not", "an", "id"]}}]}}}
+    result = run_tap(config, state=state, streams=("receive",))
+    assert [p["context"] for p in result.state["bookmarks"]["receive"]["partitions"]] == [{"metric_id": received}]
+    assert set(result.ids("receive")) == expected_keys(account, "receive")
