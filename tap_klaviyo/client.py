@@ -30,9 +30,9 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_klaviyo import jsonapi, schemas, timeutil
-from tap_klaviyo.state import IndexedStateManager, frozen_context
 from tap_klaviyo.filters import condition, join
 from tap_klaviyo.ratelimit import Tier
+from tap_klaviyo.state import IndexedStateManager, frozen_context
 from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
 
 if t.TYPE_CHECKING:
@@ -455,7 +455,7 @@ class KlaviyoStream(RESTStream):
             try:
                 resume = timeutil.parse_datetime(bookmark)
             except timeutil.OutOfRangeError:
-                resume = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+                resume = dt.datetime.max.replace(tzinfo=timeutil.UTC)
             except ValueError as exc:
                 msg = f"State for stream '{self.name}' has an unreadable bookmark {bookmark!r}"
                 raise KlaviyoAPIError(msg) from exc

@@ -271,7 +271,7 @@ class TapKlaviyo(Tap):
             self._check_catalog_streams()
 
     @classproperty
-    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+    def _env_var_config(cls) -> dict[str, t.Any]:
         """The SDK's settings from environment variables; a value that is not a number is one line
         naming the variable, not a ValueError traceback."""
         try:
