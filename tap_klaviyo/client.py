@@ -29,10 +29,12 @@ from singer_sdk.exceptions import FatalAPIError, MaxRecordsLimitException, Retri
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_klaviyo import jsonapi, schemas, timeutil
 from tap_klaviyo.filters import condition, join
 from tap_klaviyo.ratelimit import Tier
+from tap_klaviyo.state import IndexedStateManager, frozen_context
 from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
 
 if t.TYPE_CHECKING:
@@ -80,16 +82,16 @@ class Deduplicator:
     the ids of one key value, never the whole run.
     """
 
-    def __init__(self, key: str, primary_keys: t.Sequence[str]) -> None:
+    def __init__(self, key: str, natural_key: t.Sequence[str]) -> None:
         self.key = key
-        self.primary_keys = tuple(primary_keys)
+        self.natural_key = tuple(natural_key)
         self.current: t.Any = None
         self.seen: set = set()
         self.dropped = 0
 
     def is_new(self, record: dict) -> bool:
         value = record.get(self.key)
-        keys = self.primary_keys
+        keys = self.natural_key
         identity = record.get(keys[0]) if len(keys) == 1 else tuple(record.get(k) for k in keys)
         if value != self.current:
             self.current = value
@@ -149,6 +151,26 @@ class KlaviyoStream(RESTStream):
     def schema(self) -> dict:
         """Loaded once: the SDK reads the schema twice per record."""
         return copy.deepcopy(load_schema(self.schema_name or self.name))
+
+    @property
+    def state_manager(self) -> IndexedStateManager:
+        if self._state_manager is None:
+            self._state_manager = IndexedStateManager(
+                tap_name=self.tap_name,
+                stream_name=self.name,
+                tap_state=self._tap_state,
+                state_partitioning_keys=self.state_partitioning_keys,
+                is_sorted=self.is_sorted,
+                check_sorted=self.check_sorted,
+            )
+        return self._state_manager
+
+    @property
+    def natural_key(self) -> tuple[str, ...]:
+        """What identifies a resource, as the stream class declares it. The catalog's
+        `key_properties` only tell the target how to load (`[]` asks for append-only), so
+        deduplication never relies on them."""
+        return tuple(type(self).primary_keys)
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -353,7 +375,7 @@ class KlaviyoStream(RESTStream):
     def _records_go_out_as_built(self) -> bool:
         """Records hold only schema fields (the passthrough decoder), all selected, and no map
         changes them: each becomes its RECORD message as it is."""
-        every_field = self._emitted_fields == frozenset(self.schema["properties"])
+        every_field = frozenset(self.schema["properties"]) <= self._emitted_fields
         return self.decode is not jsonapi.decode_document and every_field
 
     @cached_property
@@ -439,6 +461,8 @@ class KlaviyoStream(RESTStream):
         if bookmark is not None:
             try:
                 resume = timeutil.parse_datetime(bookmark)
+            except timeutil.OutOfRangeError:
+                resume = dt.datetime.max.replace(tzinfo=timeutil.UTC)
             except ValueError as exc:
                 msg = f"State for stream '{self.name}' has an unreadable bookmark {bookmark!r}"
                 raise KlaviyoAPIError(msg) from exc
@@ -488,15 +512,35 @@ class KlaviyoStream(RESTStream):
             message += ": %s"
             args = (*args, _one_line(error))
         super().log(message, *args, level=level, **kwargs)
+    def apply_catalog(self, catalog: singer.Catalog) -> None:
+        """Keep the stream's own replication key whatever the catalog names.
+
+        Catalogs in singer-io's style name none (only `valid-replication-keys`, or
+        `replication-method: INCREMENTAL` alone), which would silently make every run a full
+        re-read; another key would be one the tap neither filters nor sorts on. FULL_TABLE is
+        left as the SDK applies it.
+        """
+        super().apply_catalog(catalog)
+        own = type(self).replication_key
+        if not own or self.forced_replication_method == REPLICATION_FULL_TABLE:
+            return
+        named = self.replication_key
+        if named and named != own:
+            self.logger.warning(
+                "The catalog names replication key %r for stream '%s'; tap-klaviyo can only bookmark it on %r, "
+                "which it uses instead.",
+                named, self.name, own,
+            )
+        self.replication_key = own
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         return ()  # no stream here has child streams
 
     @cached_property
     def _emitted_fields(self) -> frozenset[str]:
-        """Top-level properties that are in the schema and selected in the catalog."""
+        """Top-level properties that are in the catalog's schema (the SCHEMA message's) and selected."""
         return frozenset(
-            name for name in self.schema["properties"] if self.mask[("properties", name)]
+            name for name in self.effective_schema["properties"] if self.mask[("properties", name)]
         )
 
     @cached_property
@@ -520,8 +564,10 @@ class KlaviyoStream(RESTStream):
             return
         fields = self._emitted_fields
         extra = [key for key in record if key not in fields]
-        for key in extra:
-            del record[key]
+        if extra:
+            # A new dict, not deletions: the SDK bookmarks this record after it is written, and
+            # the replication key may be one of the dropped fields.
+            record = {key: value for key, value in record.items() if key in fields}
         if extra and not self._warned_extra:
             self._warned_extra = True
             self.logger.debug("Stream '%s' drops properties outside its schema or selection: %s", self.name, extra)
@@ -575,6 +621,24 @@ class KlaviyoStream(RESTStream):
             stats.throttled[self.name],
         )
 
+    def drop_stale_partition_states(self) -> None:
+        """Forget bookmarks of partitions the account no longer has (a deleted list or metric).
+
+        They would otherwise ride along in every STATE message of every run, forever.
+        """
+        partitions = self.partitions
+        states = ((self.tap_state.get("bookmarks") or {}).get(self.name) or {}).get("partitions")
+        if partitions is None or not states:
+            return
+        known = {frozen_context(partition) for partition in partitions}
+        kept = [state for state in states if frozen_context(state["context"]) in known]
+        if len(kept) < len(states):
+            self.logger.info(
+                "Stream '%s': dropped the bookmarks of %d partition(s) no longer in the account.",
+                self.name, len(states) - len(kept),
+            )
+            states[:] = kept
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         window = self.sync_window(context)
         if self.replication_key:
@@ -589,7 +653,7 @@ class KlaviyoStream(RESTStream):
                 progress.tick(record)
                 yield record
             return
-        dedup = Deduplicator(self.replication_key, self.primary_keys)
+        dedup = Deduplicator(self.replication_key, self.natural_key)
         end = timeutil.to_rfc3339(window.end) if window else None
         for record in records:
             value = record.get(self.replication_key)

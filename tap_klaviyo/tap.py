@@ -23,10 +23,12 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.helpers._classproperty import classproperty
 
 from tap_klaviyo import timeutil
 from tap_klaviyo.client import SyncCancelled
 from tap_klaviyo.ratelimit import RateLimiter, Tier
+from tap_klaviyo.state import EncodedStateWriter, frozen_context
 from tap_klaviyo.streams import STREAMS
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
@@ -92,6 +94,13 @@ def check_catalog(catalog: dict, what: str = "The catalog") -> None:
     ):
         msg = f"{what} is not a Singer catalog: 'streams' must be a list of objects with a 'tap_stream_id'."
         raise InvalidInputError(msg)
+
+
+def _is_partitions_list(partitions: t.Any) -> bool:
+    """The SDK's partition states: a list of objects, each with its `context` object."""
+    return isinstance(partitions, list) and all(
+        isinstance(entry, dict) and isinstance(entry.get("context"), dict) for entry in partitions
+    )
 
 
 class RequestStats:
@@ -315,6 +324,7 @@ class TapKlaviyo(Tap):
             exc.errors = [explain_missing_key(redact_secret_error(error), from_env=from_env) for error in exc.errors]
             raise
         self._warn_unknown_settings()
+        self._state_writer = EncodedStateWriter(self.message_writer)
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:
@@ -327,6 +337,24 @@ class TapKlaviyo(Tap):
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             self.logger.warning("Unknown setting %r is ignored.%s", name, hint)
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:
+        """The SDK's settings from environment variables; a value that is not a number is one line
+        naming the variable, not a ValueError traceback."""
+        try:
+            return super()._env_var_config
+        except ValueError:
+            for name, schema in cls.config_jsonschema["properties"].items():
+                variable = cls._env_var_prefix + name.upper()
+                value = os.environ.get(variable)
+                if value is None or "integer" not in str(schema.get("type")):
+                    continue
+                try:
+                    int(value)
+                except ValueError:
+                    msg = f"{variable} must be an integer (setting {name}), not {value!r}."
+                    raise InvalidInputError(msg) from None
+            raise
 
     def _check_settings(self) -> None:
         """Checks the JSON schema cannot express; each failure is one line naming the setting."""
@@ -358,13 +386,21 @@ class TapKlaviyo(Tap):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
     def _migrate_state(self, state: t.Any) -> dict:
-        """Check the state's shape, and take singer-io's `{"bookmarks": {"<metric_id>": {"since": ...}}}`
-        entries as event bookmarks instead of rejecting them."""
+        """Check the state's shape, unwrap Meltano's `{"singer_state": ...}`, and take singer-io's
+        `{"bookmarks": {"<metric_id>": {"since": ...}}}` entries as event bookmarks instead of
+        rejecting them. A state holding nothing of this tap is warned about: the run starts over."""
         if not isinstance(state, dict):
             msg = f"The state must be a JSON object, not {type(state).__name__}."
             raise InvalidInputError(msg)
+        if set(state) == {"singer_state"} and isinstance(state["singer_state"], dict):
+            self.logger.info("State: unwrapped 'singer_state' (the output of `meltano state get`).")
+            state = state["singer_state"]
+        if "bookmarks" in state and state["bookmarks"] is None:
+            self.logger.warning("The state's 'bookmarks' is null: starting without bookmarks.")
+            state = {**state, "bookmarks": {}}
         bookmarks = state.get("bookmarks")
         if bookmarks is None:
+            self._warn_if_foreign(state, {})
             return state
         if not isinstance(bookmarks, dict):
             msg = f"The state's 'bookmarks' must be an object keyed by stream, not {type(bookmarks).__name__}."
@@ -381,9 +417,13 @@ class TapKlaviyo(Tap):
                     raise InvalidInputError(msg) from None
                 self.legacy_metric_bookmarks[key] = since
                 continue
-            if not isinstance(value, dict) or not isinstance(value.get("partitions", []), list):
+            if not isinstance(value, dict) or not _is_partitions_list(value.get("partitions", [])):
                 msg = f"The state's bookmark for stream {key!r} is not an object with a bookmark: {value!r}"
                 raise InvalidInputError(msg[:300])
+            contexts = [frozen_context(partition["context"]) for partition in value.get("partitions", [])]
+            if len(set(contexts)) < len(contexts):
+                msg = f"The state's bookmark for stream {key!r} holds two partitions with the same context."
+                raise InvalidInputError(msg)
             kept[key] = value
         if self.legacy_metric_bookmarks:
             self.logger.info(
@@ -391,7 +431,28 @@ class TapKlaviyo(Tap):
                 len(self.legacy_metric_bookmarks),
                 sorted(self.legacy_metric_bookmarks),
             )
+        self._warn_if_foreign(state, kept)
         return {**state, "bookmarks": kept}
+
+    def _warn_if_foreign(self, state: dict, bookmarks: dict) -> None:
+        """A non-empty state with no bookmark of this tap (another tap's, a catalog) restarts every stream."""
+        names = {stream.name for stream in STREAMS}
+        nothing = not bookmarks and set(state) <= {"bookmarks"}
+        if nothing or names & set(bookmarks) or self.legacy_metric_bookmarks:
+            return
+        found = f"bookmarks of {sorted(bookmarks)[:10]}" if bookmarks else f"top-level keys {sorted(state)[:10]}"
+        self.logger.warning(
+            "The state holds no bookmark of any tap-klaviyo stream (found %s): every stream starts from the beginning.",
+            found,
+        )
+
+    def _reset_state_progress_markers(self) -> None:
+        """The SDK's first step of a sync, before it writes the input state as the first STATE:
+        also drop the bookmarks of deleted partitions here, so that no STATE carries them."""
+        super()._reset_state_progress_markers()
+        for stream in self.streams.values():
+            if stream.selected:
+                stream.drop_stale_partition_states()
 
     def _check_catalog_streams(self) -> None:
         """Name catalog streams this tap does not have, and say so when nothing is selected."""

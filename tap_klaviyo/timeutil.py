@@ -19,10 +19,15 @@ _DATETIME = re.compile(
 )
 
 
+class OutOfRangeError(ValueError):
+    """A well-formed date-time that UTC cannot represent (after 9999-12-31T23:59:59Z)."""
+
+
 def parse_datetime(value: str) -> dt.datetime:
     """Parse an ISO 8601 / RFC 3339 value (T or space separator, optional fraction) as aware UTC.
 
-    A value without an offset is taken as UTC. Raises ValueError on anything else.
+    A value without an offset is taken as UTC. Raises ValueError on anything else, and
+    OutOfRangeError on a value beyond what UTC can hold (e.g. `9999-12-31T23:00:00-05:00`).
     """
     match = _DATETIME.match(value.strip()) if isinstance(value, str) else None
     if not match:
@@ -38,7 +43,11 @@ def parse_datetime(value: str) -> dt.datetime:
     parsed = dt.datetime(
         int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tzinfo=tz
     )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        msg = f"beyond the last representable date-time: {value!r}"
+        raise OutOfRangeError(msg) from None
 
 
 def to_rfc3339(value: dt.datetime) -> str:

@@ -118,6 +118,12 @@ def test_an_api_url_without_the_api_gives_the_404_in_one_line(emulator, tmp_path
             ("unreadable bookmark", "12345"),
         ),
         ({"bookmarks": {"AbC123": {"since": "yesterday"}}}, ("singer-io bookmark", "AbC123", "yesterday")),
+        ({"bookmarks": {"lists": {"partitions": [1, "x"]}}}, ("bookmark for stream 'lists'",)),
+        ({"bookmarks": {"lists": {"partitions": [{"replication_key_value": "x"}]}}}, ("bookmark for stream 'lists'",)),
+        (
+            {"bookmarks": {"receive": {"partitions": [{"context": {"metric_id": "A"}}, {"context": {"metric_id": "A"}}]}}},
+            ("bookmark for stream 'receive'", "two partitions with the same context"),
+        ),
     ],
 )
 def test_a_corrupt_state_is_one_clear_line_and_exit_1(emulator, tmp_path, state, fragments):
@@ -133,6 +139,35 @@ def test_an_empty_state_file_means_no_bookmarks_and_says_so(emulator, account, t
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert "is empty: starting without bookmarks" in result.stderr.decode()
     assert set(parse_messages(result.stdout).ids("lists")) == expected_keys(account, "lists")
+
+
+def test_a_null_bookmarks_means_no_bookmarks_and_says_so(emulator, account, tmp_path):
+    files = {"--config": tap_config(emulator), "--state": {"bookmarks": None}, "--catalog": catalog_for("lists")}
+    result = run_cli(input_files=files, tmp_path=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr[-2000:]
+    assert "'bookmarks' is null: starting without bookmarks" in stderr
+    assert set(parse_messages(result.stdout).ids("lists")) == expected_keys(account, "lists")
+
+
+def test_a_bookmark_beyond_the_last_utc_date_time_is_clamped_like_a_future_one(emulator, tmp_path):
+    state = {"bookmarks": {"lists": {"replication_key": "updated", "replication_key_value": "9999-12-31T23:00:00-05:00"}}}
+    files = {"--config": tap_config(emulator), "--state": state, "--catalog": catalog_for("lists")}
+    result = run_cli(input_files=files, tmp_path=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "Bookmark 9999-12-31T23:00:00-05:00 of stream 'lists' is in the future" in stderr
+    assert parse_messages(result.stdout).records.get("lists", []) == []
+
+
+def test_a_non_integer_setting_from_the_environment_is_one_line_naming_it(emulator, tmp_path, monkeypatch):
+    monkeypatch.setenv("TAP_KLAVIYO_API_KEY", API_KEY)
+    monkeypatch.setenv("TAP_KLAVIYO_API_URL", emulator.base_url)
+    monkeypatch.setenv("TAP_KLAVIYO_MAX_WORKERS", "x")
+    result = run_cli("--config", "ENV", tmp_path=tmp_path)
+    assert_clean_failure(result, "TAP_KLAVIYO_MAX_WORKERS must be an integer", "max_workers")
+    assert not emulator.requests
 
 
 def test_singer_io_metric_bookmarks_are_migrated_not_rejected(emulator, account, caplog):
@@ -217,6 +252,19 @@ def test_a_catalog_selecting_nothing_known_says_nothing_will_sync(emulator, tmp_
     assert result.returncode == 0
     assert "selects no stream of tap-klaviyo" in stderr
     assert not emulator.requests
+
+
+def test_a_catalog_naming_another_replication_key_warns_and_syncs(emulator, account, tmp_path):
+    catalog = catalog_for("receive")
+    entry = catalog["streams"][[e["tap_stream_id"] for e in catalog["streams"]].index("receive")]
+    entry["replication_key"] = "timestamp"
+    next(m for m in entry["metadata"] if m["breadcrumb"] == [])["metadata"]["replication-key"] = "timestamp"
+    result = run_cli(input_files={"--config": tap_config(emulator), "--catalog": catalog}, tmp_path=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "names replication key 'timestamp' for stream 'receive'" in stderr
+    assert set(parse_messages(result.stdout).ids("receive")) == expected_keys(account, "receive")
 
 
 def deselect(catalog: dict, stream: str, *fields: str) -> dict:
@@ -365,6 +413,22 @@ def test_unparseable_dates_become_null_with_a_warning_and_never_a_bookmark(emula
     assert "not a date" not in bookmarks
     second = run_tap(config, state=first.state, streams=(stream,))  # the state still works
     assert len(second.records.get(stream, [])) < len(records)
+
+
+def test_an_event_date_time_beyond_utc_becomes_null_with_a_warning(emulator, account, config, caplog):
+    victim = sorted(expected_keys(account, "receive"))[0]
+
+    def far_future(resource):
+        resource["attributes"]["datetime"] = "9999-12-31T23:00:00-05:00"
+
+    caplog.set_level(logging.WARNING)
+    with mangled(emulator, "/api/events", for_ids({victim: far_future})):
+        result = run_tap(config, streams=("receive",))
+    records = {r["id"]: r for r in result.records["receive"]}
+    assert set(records) == expected_keys(account, "receive")
+    assert records[victim]["datetime"] is None
+    assert "'9999-12-31T23:00:00-05:00' is not a date-time; emitted as null" in caplog.text
+    assert "9999" not in json.dumps(result.state)
 
 
 def test_very_large_event_properties_arrive_intact(emulator, account, config):
