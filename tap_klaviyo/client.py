@@ -455,6 +455,8 @@ class KlaviyoStream(RESTStream):
             return None
         end = self._tap.run_started_at
         start = self.start_date
+        if self.reads_whole:
+            return Window(start or ALL_HISTORY, end)
         bookmark = self.get_starting_replication_key_value(context)
         if bookmark is None:
             bookmark = self.legacy_bookmark(context)
@@ -474,6 +476,22 @@ class KlaviyoStream(RESTStream):
             resume -= dt.timedelta(minutes=float(self.config["lookback_minutes"]))
             start = max(start, resume) if start else resume
         return Window(start or ALL_HISTORY, end)
+
+    @property
+    def reads_whole(self) -> bool:
+        """Read everything, whatever the bookmark: a stream without a replication key, or one the
+        catalog sets to `replication-method: FULL_TABLE` (the Singer way to force a complete re-read,
+        such as a weekly run after which the target drops memberships that ended)."""
+        return self.replication_method == REPLICATION_FULL_TABLE
+
+    def _write_activate_version_message(self, full_table_version: int) -> None:
+        """Hold ACTIVATE_VERSION until the stream has been read whole (see `sync`).
+
+        The SDK announces it before the first record. A target then deletes, or marks deleted,
+        every row older than this version at once, before this run's rows arrive, and keeps them
+        so when the run fails half-way. After the last record it removes only what is gone.
+        """
+        self._version_to_activate = full_table_version
 
     @cached_property
     def start_date(self) -> dt.datetime | None:
@@ -517,12 +535,13 @@ class KlaviyoStream(RESTStream):
 
         Catalogs in singer-io's style name none (only `valid-replication-keys`, or
         `replication-method: INCREMENTAL` alone), which would silently make every run a full
-        re-read; another key would be one the tap neither filters nor sorts on. FULL_TABLE is
-        left as the SDK applies it.
+        re-read; another key would be one the tap neither filters nor sorts on. A catalog's
+        `replication-method: FULL_TABLE` keeps the key too: the stream is then read whole, still in
+        key order (see `reads_whole`).
         """
         super().apply_catalog(catalog)
         own = type(self).replication_key
-        if not own or self.forced_replication_method == REPLICATION_FULL_TABLE:
+        if not own:
             return
         named = self.replication_key
         if named and named != own:
@@ -605,10 +624,13 @@ class KlaviyoStream(RESTStream):
         """Sync, then log one summary line per stream (also read by benchmarks/bench.py)."""
         started = time.monotonic()
         self._records_emitted = 0
+        self._version_to_activate: int | None = None
         try:
             super().sync(context)
         finally:
             self._tap.message_writer.flush()  # this stream's records reach the target now
+        if self._version_to_activate is not None:  # read whole: the target may now drop what is gone
+            super()._write_activate_version_message(self._version_to_activate)
         elapsed = max(time.monotonic() - started, 1e-9)
         stats = self._tap.request_stats
         self.logger.info(

@@ -295,6 +295,18 @@ class TapKlaviyo(Tap):
             description="Base of the exponential backoff between retries (full jitter, at most 60 s); 429s wait Retry-After instead.",
         ),
         th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=False,
+            title="Emit ACTIVATE_VERSION messages",
+            description=(
+                "After each stream read whole (a full-table stream, or one the catalog sets to "
+                "`replication-method: FULL_TABLE`), send ACTIVATE_VERSION: targets that support it (MeltanoLabs "
+                "target-postgres, target-snowflake) then delete, or soft-delete with `_sdc_deleted_at`, the rows "
+                "that the stream no longer returned."
+            ),
+        ),
+        th.Property(
             "user_agent",
             th.StringType,
             title="User agent",
