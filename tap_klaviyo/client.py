@@ -665,7 +665,8 @@ class KlaviyoStream(RESTStream):
         window = self.sync_window(context)
         if self.replication_key:
             self._partition_state = self.get_context_state(context)
-            self._bookmark = self._partition_state.get("replication_key_value")
+            # A whole read replaces the bookmark; an incremental one never moves it back.
+            self._bookmark = None if self.reads_whole else self._partition_state.get("replication_key_value")
         if window is not None and window.start >= window.end:
             return
         records = self._read(context, window)

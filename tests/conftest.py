@@ -97,6 +97,26 @@ def run_tap(config: dict, state: dict | None = None, streams: tuple[str, ...] | 
     return parse_messages(raw.getvalue())
 
 
+def run_catalog(config: dict, catalog: dict, state: dict | None = None, *, fails: bool = False) -> SyncResult:
+    """Run a sync in-process with exactly this catalog; with `fails`, the sync must fail and the
+    messages it wrote before failing are returned."""
+    from tap_klaviyo.client import KlaviyoAPIError
+    from tap_klaviyo.tap import TapKlaviyo
+
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    with contextlib.redirect_stdout(stdout):
+        try:
+            TapKlaviyo(config=config, state=state, catalog=catalog).sync_all()
+        except KlaviyoAPIError:
+            if not fails:
+                raise
+        else:
+            assert not fails, "the sync was expected to fail"
+        stdout.flush()
+    return parse_messages(raw.getvalue())
+
+
 def run_cli(*args: str, input_files: dict[str, dict] | None = None, tmp_path: Path, timeout: float = 120):
     """Run `tap-klaviyo` as a subprocess; `input_files` are written to tmp_path and passed by name."""
     argv = [sys.executable, "-m", "tap_klaviyo"]

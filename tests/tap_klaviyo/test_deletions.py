@@ -8,14 +8,9 @@ sent for a stream that failed or was read incrementally.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 
-from tap_klaviyo.client import KlaviyoAPIError
-from tap_klaviyo.tap import TapKlaviyo
-from tests.conftest import catalog_for, parse_messages, run_tap, tap_config
+from tests.conftest import catalog_for, run_catalog, run_tap, tap_config
 from tests.tap_klaviyo.expected import expected_keys, record_keys
 
 
@@ -31,22 +26,6 @@ def force_full_table(catalog: dict, *streams: str) -> dict:
                 if item["breadcrumb"] == []:
                     item["metadata"]["forced-replication-method"] = "FULL_TABLE"
     return catalog
-
-
-def run_with_catalog(config: dict, catalog: dict, state: dict | None = None, *, fails: bool = False):
-    """A sync's messages, also those written before it failed (when `fails`)."""
-    raw = io.BytesIO()
-    stdout = io.TextIOWrapper(raw, encoding="utf-8")
-    with contextlib.redirect_stdout(stdout):
-        try:
-            TapKlaviyo(config=config, state=state, catalog=catalog).sync_all()
-        except KlaviyoAPIError:
-            if not fails:
-                raise
-        else:
-            assert not fails, "the sync was expected to fail"
-        stdout.flush()
-    return parse_messages(raw.getvalue())
 
 
 @pytest.mark.parametrize("stream", ["metrics", "tags", "tag_groups"])
@@ -75,7 +54,7 @@ def test_full_table_in_the_catalog_rereads_an_incremental_stream_whole_and_activ
     account.remove_list_member(list_id, gone)
 
     catalog = force_full_table(catalog_for("list_members"), "list_members")
-    full = run_with_catalog(config, catalog, state=first.state)
+    full = run_catalog(config, catalog, state=first.state)
 
     keys = record_keys("list_members", full.records["list_members"])
     assert set(keys) == everything - {(list_id, gone)}, "a FULL_TABLE run reads every membership, bookmarks aside"
@@ -91,6 +70,6 @@ def test_full_table_in_the_catalog_rereads_an_incremental_stream_whole_and_activ
 def test_a_stream_that_fails_sends_no_activate_version(emulator):
     emulator.inject("503", count=50, path="/api/tags")
     config = tap_config(emulator, emit_activate_version_messages=True, max_retries=1)
-    result = run_with_catalog(config, catalog_for("tags"), fails=True)
+    result = run_catalog(config, catalog_for("tags"), fails=True)
     assert [m["type"] for m in messages_of(result, "tags")] == ["SCHEMA"]
     assert result.messages[-1]["type"] == "STATE"

@@ -6,28 +6,19 @@ replication and schemas differently from the tap's own discovery output.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import logging
 
 import pytest
 
 from tap_klaviyo import timeutil
-from tests.conftest import SyncResult, catalog_for, parse_messages, run_tap
+from tests.conftest import SyncResult, catalog_for, run_catalog, run_tap
 from tests.tap_klaviyo.expected import expected_keys, klaviyo_metric_ids
 
 
 def sync(config: dict, catalog: dict, state: dict | None = None) -> SyncResult:
     """Run a sync in-process with exactly this catalog."""
-    from tap_klaviyo.tap import TapKlaviyo
-
-    raw = io.BytesIO()
-    stdout = io.TextIOWrapper(raw, encoding="utf-8")
-    with contextlib.redirect_stdout(stdout):
-        TapKlaviyo(config=config, state=state, catalog=catalog).sync_all()
-        stdout.flush()
-    return parse_messages(raw.getvalue())
+    return run_catalog(config, catalog, state)
 
 
 def entry(catalog: dict, stream: str) -> dict:
@@ -143,13 +134,17 @@ def test_a_catalog_naming_another_replication_key_is_warned_about_and_ignored(em
     assert "names replication key 'timestamp' for stream 'receive'" in caplog.text
 
 
-def test_full_table_in_the_catalog_is_left_to_the_sdk(emulator, account, config):
+def test_full_table_in_the_catalog_reads_whole_and_bookmarks_the_newest_record(emulator, account, config):
+    """Read whole (whatever the state says), in key order: the bookmark it leaves is the newest record's,
+    so an incremental run after it goes on from there."""
     catalog = catalog_for("lists")
     without_replication_key(catalog, "lists")
     root_metadata(catalog, "lists")["forced-replication-method"] = "FULL_TABLE"
-    result = sync(config, catalog)
+    stale = {"bookmarks": {"lists": {"replication_key": "updated", "replication_key_value": "2099-01-01T00:00:00+00:00"}}}
+    result = sync(config, catalog, state=stale)
     assert set(result.ids("lists")) == expected_keys(account, "lists")
-    assert "replication_key_value" not in (result.state.get("bookmarks") or {}).get("lists", {})
+    newest = max(item["attributes"]["updated"] for item in account.lists())
+    assert result.state["bookmarks"]["lists"]["replication_key_value"] == newest
 
 
 # --- Schema -------------------------------------------------------------------------------
