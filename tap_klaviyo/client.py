@@ -610,6 +610,7 @@ class KlaviyoStream(RESTStream):
         for message in self._generate_record_messages(record):
             self._tap.write_message(message)
             self._records_emitted += 1
+        self.state_manager.is_flushed = False  # the SDK's STATE every STATE_MSG_FREQUENCY records needs it
 
     def _extraction_clock(self) -> dt.datetime:
         """`time_extracted`, read from the clock at most every 10 ms: the clock was a tenth of the

@@ -227,3 +227,14 @@ def test_a_closed_stdout_is_one_line_and_a_quick_nonzero_exit(tmp_path, slow_emu
     assert code == 1
     assert "Traceback" not in stderr
     assert "stdout was closed before the sync ended" in stderr
+
+
+def test_a_long_stream_writes_state_as_it_goes(tmp_path, slow_emulator):
+    """STATE every 1,000 records (the SDK's STATE_MSG_FREQUENCY), so a killed long stream resumes
+    from near where it stopped instead of from its start."""
+    run = cli(tmp_path, tap_config(slow_emulator, max_workers=4), streams=("receive",))
+    run.check()
+    records = len(run.records["receive"])
+    states = [m for m in run.messages if m["type"] == "STATE"]
+    assert records > 3000
+    assert len(states) >= records // 1000
