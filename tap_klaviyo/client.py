@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import json
 import random
+import re
 import threading
 import time
 import typing as t
@@ -20,6 +21,7 @@ from importlib import resources
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk import singerlib as singer
@@ -41,6 +43,20 @@ JSONAPI = "application/vnd.api+json"
 ALL_HISTORY = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 PROGRESS_EVERY_SECONDS = 15.0
+MAX_BACKOFF_SECONDS = 60.0
+THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
+FIRST_CONTACT_RETRIES = 2
+FIRST_CONTACT_MAX_WAIT = 0.5
+REDACT_RUN = 8  # characters of the key's secret that are never printed together
+_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+RETRIABLE_ERRORS = (
+    RetriableAPIError,
+    ConnectionResetError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class KlaviyoAPIError(FatalAPIError):
@@ -183,7 +199,7 @@ class KlaviyoStream(RESTStream):
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         """Send within the bucket's rate limit; the body is left unread (see _fetch_page)."""
-        self.rate_limiter.acquire()
+        self.rate_limiter.acquire(self._sleep)
         self._tap.request_stats.count(self.name)
         response = self.requests_session.send(
             self.authenticator(prepared_request), timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
@@ -220,70 +236,95 @@ class KlaviyoStream(RESTStream):
             raise KlaviyoAPIError(self.response_error_message(response))
 
     def response_error_message(self, response: requests.Response) -> str:
-        """One line naming the status, the path, Klaviyo's detail and the likely cause."""
+        """One line naming the status, the path, Klaviyo's detail and the likely cause; never the key."""
         status = response.status_code
         path = urlsplit(response.url).path or self.path
         message = f"Klaviyo answered {status} for GET {path}: {klaviyo_error_detail(response)}"
         if status == 401:
-            message += (
-                ". The api_key was not accepted: use a private API key (it starts with 'pk_'); "
+            message = _sentence(message) + (
+                " The api_key was not accepted: use a private API key (it starts with 'pk_'); "
                 "a public key (the 6-character site id) cannot read data"
             )
         elif status == 403:
-            message += f". The api_key lacks a read scope this stream needs ({self.required_scope})"
-        return message
+            message = _sentence(message) + f" The api_key lacks a read scope this stream needs ({self.required_scope})"
+        return self.redact(message)
+
+    def redact(self, text: str) -> str:
+        """`text` without the api_key: Klaviyo's error bodies may quote it, whole or in part."""
+        return redact(text, str(self.config.get("api_key") or ""))
 
     @property
     def required_scope(self) -> str:
         return f"{self.path.split('/')[2]}:read"
 
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        """Retry-After on 429, else exponential backoff with full jitter (capped at 60 s)."""
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            attempt += 1
-            response = getattr(exception, "response", None)
-            retry_after = _retry_after(response) if response is not None else None
-            if retry_after is not None:
-                wait = retry_after + random.uniform(0, 0.25)
-            else:
-                wait = random.uniform(0, min(60.0, float(self.config["backoff_base_seconds"]) * 2**attempt))
-            exception = yield wait
-
-    def backoff_jitter(self, value: float) -> float:
-        return value  # jitter is applied in backoff_wait_generator
-
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"]) + 1
-
-    def backoff_handler(self, details: dict) -> None:
-        exception = details.get("exception")
-        self.logger.warning(
-            "Retrying %s in %.1f s (attempt %d): %s",
-            self.path,
-            details.get("wait") or 0.0,
-            details.get("tries"),
-            _one_line(exception),
-        )
-
     def request_decorator(self, func):
-        decorated = super().request_decorator(func)
+        """Retry `func` on 429, 5xx, timeouts and broken connections, logging each retry once.
 
-        def call(*args: t.Any, **kwargs: t.Any) -> requests.Response:
-            try:
-                return decorated(*args, **kwargs)
-            except RetriableAPIError as exc:
-                msg = f"{_one_line(exc)} (gave up after {self.backoff_max_tries()} attempts)"
-                raise KlaviyoAPIError(msg) from exc
-            except (requests.exceptions.RequestException, ConnectionError) as exc:
-                msg = (
-                    f"Klaviyo could not be reached at {self.url_base} (or the connection broke) for GET "
-                    f"{self.path} after {self.backoff_max_tries()} attempts: {_one_line(exc)}"
+        5xx and network failures wait exponential backoff with full jitter (capped at 60 s) and
+        use up `max_retries`. A 429 with Retry-After has paused the bucket, so it waits there (the
+        limiter lets waiting workers go gradually) and counts against a budget ten times larger.
+        A connection refused before the run has had any answer fails after two quick retries:
+        most likely api_url is wrong. Every wait ends at once when the run is cancelled.
+        """
+
+        def call(*args: t.Any, **kwargs: t.Any) -> tuple[Page, str | None]:
+            failures = throttles = 0
+            while True:
+                self._stop_if_cancelled()
+                try:
+                    return func(*args, **kwargs)
+                except RETRIABLE_ERRORS as exc:
+                    error = exc
+                retry_after = _throttled_retry_after(error)
+                first_contact = _could_not_connect(error) and self._nothing_answered_yet(failures + throttles + 1)
+                if retry_after is not None:
+                    throttles += 1
+                    wait, given_up = 0.0, throttles > THROTTLE_BUDGET_FACTOR * self.max_retries
+                else:
+                    failures += 1
+                    cap = FIRST_CONTACT_MAX_WAIT if first_contact else MAX_BACKOFF_SECONDS
+                    wait = random.uniform(0, min(cap, float(self.config["backoff_base_seconds"]) * 2**failures))
+                    given_up = failures > (min(FIRST_CONTACT_RETRIES, self.max_retries) if first_contact else self.max_retries)
+                if given_up:
+                    raise self._gave_up(error, failures + throttles, first_contact=first_contact) from error
+                self.logger.warning(
+                    "Retrying %s in %.1f s (attempt %d): %s",
+                    self.path,
+                    wait if retry_after is None else retry_after,
+                    failures + throttles,
+                    self.redact(_one_line(error)),
                 )
-                raise KlaviyoAPIError(msg) from exc
+                self._sleep(wait)
 
         return call
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.config["max_retries"])
+
+    def _nothing_answered_yet(self, attempts: int) -> bool:
+        """Whether every request sent in this run so far was one of this request's own attempts."""
+        return sum(self._tap.request_stats.requests.values()) <= attempts
+
+    def _gave_up(self, error: BaseException, attempts: int, *, first_contact: bool) -> KlaviyoAPIError:
+        """The one-line final error: what failed, for which request path and stream, after how many tries."""
+        reason = self.redact(_one_line(error))
+        if isinstance(error, RetriableAPIError):
+            return KlaviyoAPIError(f"{reason} (stream '{self.name}', gave up after {attempts} attempts)")
+        hint = ". Check that api_url is right" if first_contact else ""
+        return KlaviyoAPIError(
+            f"Klaviyo could not be reached at {self.url_base} (or the connection broke) for GET {self.path} "
+            f"after {attempts} attempts (stream '{self.name}'): {reason}{hint}"
+        )
+
+    def _stop_if_cancelled(self) -> None:
+        if self._tap.cancelled.is_set():
+            raise SyncCancelled(f"Stream '{self.name}' stopped: the run was cancelled.")
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, unless the run is cancelled first: then raise SyncCancelled at once."""
+        if self._tap.cancelled.wait(max(0.0, seconds)):
+            self._stop_if_cancelled()
 
     @cached_property
     def _send(self):
@@ -668,6 +709,61 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _sentence(text: str) -> str:
+    """`text` ended by exactly one period, so a further sentence can follow."""
+    return text.rstrip().rstrip(".") + "."
+
+
+def redact(text: str, key: str) -> str:
+    """`text` with every run of REDACT_RUN or more characters of the key's secret part replaced by
+    `***`, whether written plainly or percent-encoded (`pk_abc...` becomes `pk_***`)."""
+    secret = key.removeprefix("pk_")
+    if not secret:
+        return text
+    run = min(REDACT_RUN, len(secret))
+    decoded, spans = [], []  # text with %XX decoded, and the span of text each character came from
+    i = 0
+    while i < len(text):
+        escape = _PERCENT_ESCAPE.match(text, i) if text[i] == "%" else None
+        if escape:
+            decoded.append(chr(int(escape.group(1), 16)))
+            spans.append((i, i + 3))
+            i += 3
+        else:
+            decoded.append(text[i])
+            spans.append((i, i + 1))
+            i += 1
+    plain = "".join(decoded)
+    out, kept_from, i = [], 0, 0
+    while i <= len(plain) - run:
+        if plain[i : i + run] not in secret:
+            i += 1
+            continue
+        end = i + run
+        while end < len(plain) and plain[i : end + 1] in secret:
+            end += 1
+        out += [text[kept_from : spans[i][0]], "***"]
+        kept_from, i = spans[end - 1][1], end
+    out.append(text[kept_from:])
+    return "".join(out)
+
+
+def _throttled_retry_after(error: BaseException) -> float | None:
+    """The Retry-After of a 429 (the bucket is paused for it), None for any other failure."""
+    response = getattr(error, "response", None)
+    if response is None or response.status_code != 429:
+        return None
+    return _retry_after(response)
+
+
+def _could_not_connect(error: BaseException) -> bool:
+    """A connection that was never established (refused, unknown host), not one that broke."""
+    if not isinstance(error, requests.exceptions.ConnectionError) or isinstance(error, requests.exceptions.Timeout):
+        return False
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _one_line(exc: BaseException | None) -> str:

@@ -218,7 +218,12 @@ class TapKlaviyo(Tap):
             th.IntegerType,
             default=8,
             title="Retries",
-            description="Retries of a request after a 429, a 5xx, a timeout or a dropped connection before the tap fails.",
+            description=(
+                "Retries of a request after a 5xx, a timeout or a dropped connection before the tap fails. A 429 "
+                "with Retry-After is waited out and does not use one up: a request fails on 429s only after 10 "
+                "times this many in a row. A connection refused on the run's first request is retried twice, "
+                "quickly."
+            ),
         ),
         th.Property(
             "backoff_base_seconds",
@@ -346,7 +351,7 @@ class TapKlaviyo(Tap):
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""
         with self._limiters_lock:
             if bucket not in self._limiters:
-                self._limiters[bucket] = RateLimiter(tier if self.config.get("respect_rate_limits", True) else None)
+                self._limiters[bucket] = RateLimiter(tier, paced=self.config.get("respect_rate_limits", True))
             return self._limiters[bucket]
 
     @cached_property
