@@ -18,7 +18,7 @@ import time
 import typing as t
 from functools import cache, cached_property
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -47,6 +47,7 @@ MAX_BACKOFF_SECONDS = 60.0
 THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
 FIRST_CONTACT_RETRIES = 2
 FIRST_CONTACT_MAX_WAIT = 0.5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 REDACT_RUN = 8  # characters of the key's secret that are never printed together
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 RETRIABLE_ERRORS = (
@@ -350,16 +351,43 @@ class KlaviyoStream(RESTStream):
     def iter_pages(
         self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
     ) -> t.Iterator[Page]:
-        """Follow `links.next` verbatim (it already carries every query parameter) page by page."""
+        """Follow `links.next` (it already carries every query parameter) page by page.
+
+        `cancelled` stops the walk early (the window reader's own stop); the run's cancel raises
+        SyncCancelled. A next link pointing back to a page of this walk fails the stream instead
+        of paginating forever.
+        """
         url: str | None = self.get_url(context)
         query: dict[str, str] | None = params
+        visited: set[str] = set()
         while url:
+            self._stop_if_cancelled()
             if cancelled is not None and cancelled.is_set():
                 return
             prepared = self.build_prepared_request(method="GET", url=url, params=query, headers=self.http_headers)
-            page, url = self._send(prepared, context)
+            if prepared.url in visited:
+                msg = (
+                    f"Klaviyo's links.next for GET {self.path} (stream '{self.name}') leads back to a page already "
+                    f"read in this walk ({self.redact(prepared.url)}): stopping instead of paginating forever"
+                )
+                raise KlaviyoAPIError(msg)
+            visited.add(prepared.url)
+            page, next_link = self._send(prepared, context)
+            url = self._resolve_next(next_link) if next_link else None
             query = None
             yield page
+
+    def _resolve_next(self, link: str) -> str:
+        """`links.next` as an absolute URL on api_url; a link elsewhere would carry the key there."""
+        url = urljoin(self.url_base + "/", link)
+        if _origin(url) != _origin(self.url_base):
+            msg = (
+                f"Klaviyo's links.next for GET {self.path} (stream '{self.name}') points to "
+                f"{self.redact(_origin_text(url))}, not to api_url {self.url_base}: the api_key is only ever "
+                f"sent to api_url, so the stream stops here"
+            )
+            raise KlaviyoAPIError(msg)
+        return url
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return self.records_of(self.decode(response.content))
@@ -764,6 +792,22 @@ def _could_not_connect(error: BaseException) -> bool:
         return False
     reason = getattr(error.args[0], "reason", None) if error.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # an unreadable port matches nothing
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _one_line(exc: BaseException | None) -> str:

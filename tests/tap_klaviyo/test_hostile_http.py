@@ -199,3 +199,77 @@ def test_redact_replaces_long_runs_of_the_secret_in_any_encoding():
     assert redact("%70%6B%5F%74%65%73%74%30%31%32%33", API_KEY) == "%70%6B%5F***"
     assert redact("page%5Bsize%5D=100&sort=datetime", API_KEY) == "page%5Bsize%5D=100&sort=datetime"
     assert re.fullmatch(r"prefix pk_\*\*\* suffix \*\*\*", redact(f"prefix {API_KEY[:12]} suffix {SECRET[-10:]}", API_KEY))
+
+
+# --- 6. A links.next that loops back --------------------------------------------------------
+
+
+@pytest.mark.parametrize("back_to", ["itself", "the first page"])
+def test_a_next_link_back_to_a_visited_page_fails_the_stream_in_one_line(emulator, tmp_path, back_to):
+    first_page: list[str] = []
+
+    def loop(url: str, next_url: str | None) -> str:
+        if back_to == "itself":
+            return url
+        first_page.append(url)
+        return next_url if len(first_page) == 1 else first_page[0]
+
+    emulator.rewrite_next("/api/lists", loop, count=2)
+    result = run_cli(input_files={"--config": tap_config(emulator), "--catalog": catalog_for("lists")}, tmp_path=tmp_path)
+    assert result.returncode == 1
+    last = error_lines(result.stderr)[-1]
+    assert "links.next for GET /api/lists (stream 'lists') leads back to a page already read" in last, last
+    assert "Traceback" not in result.stderr.decode()
+    assert len([r for r in emulator.requests if r.path == "/api/lists"]) == (1 if back_to == "itself" else 2)
+
+
+# --- 7. The key sent to another host --------------------------------------------------------
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """A server on another port that records each request's Authorization header."""
+
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.seen.append(self.headers.get("Authorization"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+def test_a_next_link_to_another_host_is_never_requested(emulator, tmp_path):
+    with RecordingServer() as elsewhere:
+        port = elsewhere.server_address[1]
+        emulator.rewrite_next("/api/lists", lambda url, next_url: next_url.replace(f":{emulator.port}/", f":{port}/"))
+        config = tap_config(emulator)
+        result = run_cli(input_files={"--config": config, "--catalog": catalog_for("lists")}, tmp_path=tmp_path)
+        assert elsewhere.seen == [], "no request at all reaches the other host"
+    assert result.returncode == 1
+    last = error_lines(result.stderr)[-1]
+    assert f"points to http://127.0.0.1:{port}, not to api_url {emulator.base_url}" in last, last
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_a_relative_next_link_is_resolved_against_api_url(emulator, account, config):
+    emulator.rewrite_next("/api/lists", lambda url, next_url: next_url and next_url.removeprefix(emulator.base_url), count=100)
+    result = run_tap(config, streams=("lists",))
+    assert set(result.ids("lists")) == expected_keys(account, "lists")
+    assert len([r for r in emulator.requests if r.fault == "next_link"]) > 1
