@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import math
 import random
 import re
 import threading
@@ -20,6 +21,7 @@ from functools import cache, cached_property
 from importlib import resources
 from urllib.parse import urljoin, urlsplit
 
+import msgspec
 import requests
 import urllib3
 from singer_sdk import RESTStream
@@ -49,6 +51,7 @@ FIRST_CONTACT_RETRIES = 2
 FIRST_CONTACT_MAX_WAIT = 0.5
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDACT_RUN = 8  # characters of the key's secret that are never printed together
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 RETRIABLE_ERRORS = (
     RetriableAPIError,
@@ -343,10 +346,36 @@ class KlaviyoStream(RESTStream):
             try:
                 document = self.decode(response.content)
             except jsonapi.DecodeError as exc:
-                msg = f"Klaviyo sent an incomplete or malformed JSON:API body for GET {self.path}: {exc}"
-                raise JSONAPIDecodeError(msg, response) from exc
+                document = self._decode_leniently(response, exc)
             url = document.links.next if document.links else None
             return Page(self.records_of(document), has_next=bool(url)), url
+
+    def _decode_leniently(self, response: requests.Response, error: Exception) -> jsonapi.Document:
+        """A page the fast decoder refused, read again with Python's json, which accepts more
+        (lone surrogate escapes, numbers beyond a double, NaN), invalid UTF-8 read as such.
+        Values no Singer message can carry are replaced, with a warning per record, so one bad
+        value never blocks a stream. A body that is not JSON even so (cut short) is retried.
+        """
+        try:
+            parsed = json.loads(response.content.decode("utf-8", errors="surrogateescape"))
+            if not isinstance(parsed, dict):
+                raise TypeError(type(parsed).__name__)
+        except (ValueError, TypeError):
+            msg = f"Klaviyo sent an incomplete or malformed JSON:API body for GET {self.path}: {error}"
+            raise JSONAPIDecodeError(msg, response) from error
+        resources = parsed.get("data") if isinstance(parsed.get("data"), list) else []
+        for index, resource in enumerate(resources):
+            problems: list[str] = []
+            resources[index] = _representable(resource, "", problems)
+            if problems:
+                record_id = resource.get("id") if isinstance(resource, dict) else None
+                self.logger.warning("Stream '%s' record %s: %s", self.name, record_id, "; ".join(problems)[:500])
+        document = _representable(parsed, "", [])  # `included` and `links`; the records are clean by now
+        try:
+            return self.decode(msgspec.json.encode(document))
+        except jsonapi.DecodeError as exc:
+            msg = f"Klaviyo sent a JSON:API body of the wrong shape for GET {self.path}: {exc}"
+            raise JSONAPIDecodeError(msg, response) from exc
 
     def iter_pages(
         self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
@@ -427,7 +456,26 @@ class KlaviyoStream(RESTStream):
         return tuple((name, f"{name.replace('-', '_')}_id") for name in self.to_one)
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
-        return [self.flatten(resource, document.included) for resource in document.data or ()]
+        records = [self.flatten(resource, document.included) for resource in document.data or ()]
+        if self.raw_attributes:
+            records = [record for record in records if self._nested_objects_are_objects(record)]
+        return records
+
+    def _nested_objects_are_objects(self, record: dict) -> bool:
+        """Whether every `raw_attributes` value is an object or null; a record where one is not
+        is skipped with a warning, since it would be written out as received."""
+        for name in self.raw_attributes:
+            value = record.get(name)
+            if value is None or type(value) is dict:
+                continue
+            if type(value) is msgspec.Raw and bytes(memoryview(value)[:1]) in (b"{", b"n"):  # an object, or null
+                continue
+            kind = type(msgspec.json.decode(value) if type(value) is msgspec.Raw else value).__name__
+            self.logger.warning(
+                "Stream '%s' record %s skipped: %s is a JSON %s, not an object.", self.name, record.get("id"), name, kind
+            )
+            return False
+        return True
 
     # --- Records ----------------------------------------------------------------------------
 
@@ -776,6 +824,27 @@ def redact(text: str, key: str) -> str:
         kept_from, i = spans[end - 1][1], end
     out.append(text[kept_from:])
     return "".join(out)
+
+
+def _representable(value: t.Any, path: str, problems: list[str]) -> t.Any:
+    """`value` with what JSON output cannot carry replaced: strings with lone surrogates (from
+    `\\ud800` escapes or invalid UTF-8) get U+FFFD, infinite and NaN numbers become null."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            problems.append(f"{path or 'a string'} holds invalid UTF-8 or a lone surrogate, replaced by U+FFFD")
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(f"{path} is {value} (beyond a JSON number), emitted as null")
+        return None
+    if isinstance(value, dict):
+        return {
+            _representable(key, path, problems): _representable(item, f"{path}.{key}".lstrip("."), problems)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_representable(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+    return value
 
 
 def _throttled_retry_after(error: BaseException) -> float | None:

@@ -11,6 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import msgspec
 import pytest
 
 from klaviyo_emulator import Account, Emulator
@@ -273,3 +274,82 @@ def test_a_relative_next_link_is_resolved_against_api_url(emulator, account, con
     result = run_tap(config, streams=("lists",))
     assert set(result.ids("lists")) == expected_keys(account, "lists")
     assert len([r for r in emulator.requests if r.fault == "next_link"]) > 1
+
+
+# --- 10. One bad value must not block a stream ----------------------------------------------
+
+MAP = {"receive": {"subject": "event_properties.get('Subject')"}}
+
+
+class OneBadValue(Emulator):
+    """Puts `bad` (raw JSON bytes) into the first event of the first events page, as
+    event_properties["bad"] or, with `whole`, as event_properties itself."""
+
+    def __init__(self, account, bad: bytes, whole: bool = False) -> None:
+        super().__init__(account)
+        self.bad, self.whole, self.spoiled_id = bad, whole, None
+
+    def respond(self, method, path, params, headers):
+        status, response_headers, body = super().respond(method, path, params, headers)
+        if path == "/api/events" and status == 200 and self.spoiled_id is None:
+            document = msgspec.json.decode(body)
+            first = document["data"][0]
+            self.spoiled_id = first["id"]
+            if self.whole:
+                first["attributes"]["event_properties"] = "__BAD__"
+            else:
+                first["attributes"]["event_properties"]["bad"] = "__BAD__"
+            body = msgspec.json.encode(document).replace(b'"__BAD__"', self.bad)
+        return status, response_headers, body
+
+
+def sync_with_warnings(emulator, caplog, stream_maps):
+    config = tap_config(emulator, max_retries=1, **({"stream_maps": stream_maps} if stream_maps else {}))
+    with caplog.at_level("WARNING"):
+        result = run_tap(config, streams=("receive",))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    return result, warnings
+
+
+@pytest.mark.parametrize("stream_maps", [None, MAP], ids=["passthrough", "stream map"])
+@pytest.mark.parametrize(
+    ("bad", "emitted", "warned"),
+    [
+        (rb'"x\ud800y"', "x\ufffdy", True),  # a lone surrogate escape
+        (b'"x\xff\xfey"', "x\ufffd\ufffdy", True),  # invalid UTF-8
+        (b"NaN", None, True),  # Python's json accepts it
+    ],
+    ids=["lone surrogate", "invalid UTF-8", "NaN"],
+)
+def test_a_value_python_json_accepts_passes_with_a_warning(account, caplog, stream_maps, bad, emitted, warned):
+    with OneBadValue(account, bad) as emulator:
+        result, warnings = sync_with_warnings(emulator, caplog, stream_maps)
+    assert set(result.ids("receive")) == expected_keys(account, "receive")
+    record = next(r for r in result.records["receive"] if r["id"] == emulator.spoiled_id)
+    if stream_maps is None:
+        assert record["event_properties"]["bad"] == emitted
+    assert any("'receive'" in w and emulator.spoiled_id in w for w in warnings) == warned, warnings
+
+
+@pytest.mark.parametrize("stream_maps", [None, MAP], ids=["passthrough", "stream map"])
+def test_a_number_beyond_a_double_does_not_fail_the_page(account, caplog, stream_maps):
+    """Written through as received by the passthrough decoder; null, with a warning, under a map."""
+    with OneBadValue(account, b"1e400") as emulator:
+        result, warnings = sync_with_warnings(emulator, caplog, stream_maps)
+    assert set(result.ids("receive")) == expected_keys(account, "receive")
+    assert any(emulator.spoiled_id in w and "emitted as null" in w for w in warnings) == bool(stream_maps)
+
+
+@pytest.mark.parametrize("stream_maps", [None, MAP], ids=["passthrough", "stream map"])
+@pytest.mark.parametrize("bad", [b'"text"', b"[1, 2]", b"42"])
+def test_event_properties_that_are_not_an_object_skip_the_record_with_a_warning(account, caplog, stream_maps, bad):
+    with OneBadValue(account, bad, whole=True) as emulator:
+        result, warnings = sync_with_warnings(emulator, caplog, stream_maps)
+    assert set(result.ids("receive")) == expected_keys(account, "receive") - {emulator.spoiled_id}
+    assert any(f"record {emulator.spoiled_id} skipped: event_properties is a JSON" in w for w in warnings), warnings
+
+
+def test_a_body_cut_short_is_still_retried(emulator, account, config):
+    emulator.script("/api/events", 200, b'{"data": [{"id": "x", "attributes": {"event_properties": {"a": ')
+    result = run_tap(config, streams=("receive",))
+    assert set(result.ids("receive")) == expected_keys(account, "receive")
