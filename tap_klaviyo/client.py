@@ -348,7 +348,10 @@ class KlaviyoStream(RESTStream):
             except jsonapi.DecodeError as exc:
                 document = self._decode_leniently(response, exc)
             url = document.links.next if document.links else None
-            return Page(self.records_of(document), has_next=bool(url)), url
+            records = self.records_of(document)
+            if self.raw_attributes:
+                records = self._records_with_objects(records, response.content)
+            return Page(records, has_next=bool(url)), url
 
     def _decode_leniently(self, response: requests.Response, error: Exception) -> jsonapi.Document:
         """A page the fast decoder refused, read again with Python's json, which accepts more
@@ -456,9 +459,16 @@ class KlaviyoStream(RESTStream):
         return tuple((name, f"{name.replace('-', '_')}_id") for name in self.to_one)
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
-        records = [self.flatten(resource, document.included) for resource in document.data or ()]
-        if self.raw_attributes:
-            records = [record for record in records if self._nested_objects_are_objects(record)]
+        return [self.flatten(resource, document.included) for resource in document.data or ()]
+
+    def _records_with_objects(self, records: list[dict], body: bytes) -> list[dict]:
+        """`records` without those whose `raw_attributes` are not objects. Records are looked at
+        one by one only when a scan of the body finds such a member not followed by `:{` (a null,
+        a non-object, or spacing): two scans of the body cost less than a look at each record."""
+        for name in self.raw_attributes:
+            member = f'"{name}"'.encode()
+            if body.count(member) != body.count(member + b":{"):
+                return [record for record in records if self._nested_objects_are_objects(record)]
         return records
 
     def _nested_objects_are_objects(self, record: dict) -> bool:
