@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 KINDS = ("500", "502", "503", "504", "429", "reset", "truncate", "stall", "html_503")
 SCRIPTED_KINDS = ("response", "next_link")

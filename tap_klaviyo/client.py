@@ -25,8 +25,8 @@ import msgspec
 import requests
 import urllib3
 from singer_sdk import RESTStream
-from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk import singerlib as singer
+from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._util import utc_now
@@ -35,7 +35,13 @@ from singer_sdk.mapper import SameRecordTransform
 from tap_klaviyo import jsonapi, schemas, timeutil
 from tap_klaviyo.filters import condition, join
 from tap_klaviyo.ratelimit import Tier
-from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
+from tap_klaviyo.windows import (
+    Window,
+    WindowPlanner,
+    WindowResult,
+    read_ordered,
+    split_remainder,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context

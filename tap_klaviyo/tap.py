@@ -220,8 +220,8 @@ class TapKlaviyo(Tap):
             title="Retries",
             description=(
                 "Retries of a request after a 5xx, a timeout or a dropped connection before the tap fails. A 429 "
-                "with Retry-After is waited out and does not use one up: a request fails on 429s only after 10 "
-                "times this many in a row. A connection refused on the run's first request is retried twice, "
+                "with Retry-After is waited out and does not use one up: a request fails on 429s only after it got 10 "
+                "times this many. A connection refused on the run's first request is retried twice, "
                 "quickly."
             ),
         ),

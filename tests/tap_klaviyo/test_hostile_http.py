@@ -235,7 +235,7 @@ class RecordingServer(ThreadingHTTPServer):
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 server.seen.append(self.headers.get("Authorization"))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
