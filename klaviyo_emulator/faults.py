@@ -3,16 +3,19 @@
 Kinds: 500/502/503/504 (JSON:API error), 429 (with Retry-After), html_503 (a
 Cloudflare-style text/html page), reset (connection closed mid-body), truncate
 (Content-Length larger than the body, then close) and stall (sleep before
-answering, to trip client timeouts).
+answering, to trip client timeouts). Two more are scripted only: response (a canned
+status, headers and body) and next_link (the normal answer with `links.next` rewritten).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 KINDS = ("500", "502", "503", "504", "429", "reset", "truncate", "stall", "html_503")
+SCRIPTED_KINDS = ("response", "next_link")
 
 
 @dataclass
@@ -22,6 +25,8 @@ class Fault:
     kind: str
     retry_after: int = 1
     stall_seconds: float = 5.0
+    response: tuple[int, dict[str, str], bytes] | None = None  # kind "response": status, headers, body
+    rewrite_next: Callable[[str, str | None], str | None] | None = None  # kind "next_link": (request URL, next) -> next
 
 
 @dataclass
@@ -88,8 +93,11 @@ class FaultQueue:
     def add(self, kind: str, count: int, path: str | None, retry_after: int, stall_seconds: float) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {KINDS}")
+        self.add_fault(Fault(kind, retry_after, stall_seconds), count, path)
+
+    def add_fault(self, fault: Fault, count: int, path: str | None) -> None:
         with self._lock:
-            self._items.append(Scripted(Fault(kind, retry_after, stall_seconds), count, path))
+            self._items.append(Scripted(fault, count, path))
 
     def take(self, path: str) -> Fault | None:
         with self._lock:

@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -193,6 +194,17 @@ class Emulator:
         """Apply fault `kind` to the next `count` requests whose path starts with `path` (any path if None)."""
         self._scripted.add(kind, count, path, retry_after, stall_seconds)
 
+    def script(self, path: str, status: int, body: bytes | dict = b"", headers: dict[str, str] | None = None, count: int = 1) -> None:
+        """Answer the next `count` requests whose path starts with `path` with exactly this (a dict body is JSON)."""
+        if isinstance(body, dict):
+            body = msgspec.json.encode(body)
+        fault = Fault("response", response=(status, {"Content-Type": JSONAPI, **(headers or {})}, body))
+        self._scripted.add_fault(fault, count, path)
+
+    def rewrite_next(self, path: str, rewrite: Callable[[str, str | None], str | None], count: int = 1) -> None:
+        """Serve the next `count` requests on `path` normally, but with `links.next` = rewrite(request URL, links.next)."""
+        self._scripted.add_fault(Fault("next_link", rewrite_next=rewrite), count, path)
+
     def clear_faults(self) -> None:
         self._scripted.clear()
 
@@ -217,11 +229,15 @@ class Emulator:
         status, headers, body = self._fault_response(fault) if fault is not None else (None, None, None)
         if status is None:
             status, headers, body = self.respond(h.command, path, params, dict(h.headers.items()))
+            if fault is not None and fault.kind == "next_link" and status == 200:
+                body = _rewrite_next(body, self.base_url + h.path, fault.rewrite_next)
         with self._log_lock:
             self.requests.append(RequestRecord(h.command, path, dict(params), status, dict(h.headers.items()), fault.kind if fault else None, started))
         self._write(h, status, headers, body, fault.kind if fault else None)
 
     def _fault_response(self, fault: Fault) -> tuple:
+        if fault.kind == "response":
+            return fault.response
         if fault.kind == "html_503":
             return 503, {"Content-Type": "text/html; charset=UTF-8"}, HTML_503
         if fault.kind == "429":
@@ -230,7 +246,7 @@ class Emulator:
         if fault.kind in ("500", "502", "503", "504"):
             status = int(fault.kind)
             return status, {"Content-Type": JSONAPI}, msgspec.json.encode(ApiError(status, "error", "A server error occurred.").document())
-        return None, None, None  # reset / truncate / stall damage a normal response
+        return None, None, None  # reset / truncate / stall damage a normal response; next_link edits one
 
     def _write(self, h: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes, fault: str | None) -> None:
         h.send_response(status)
@@ -286,3 +302,10 @@ class Emulator:
         if scheme != "Klaviyo-API-Key" or not _KEY_RE.match(key):
             raise ApiError(401, "not_authenticated", "Missing or invalid private key.", {"pointer": "/data/"})
         return key
+
+
+def _rewrite_next(body: bytes, request_url: str, rewrite: Callable[[str, str | None], str | None]) -> bytes:
+    document = msgspec.json.decode(body)
+    links = document.setdefault("links", {})
+    links["next"] = rewrite(request_url, links.get("next"))
+    return msgspec.json.encode(document)

@@ -12,20 +12,28 @@ import copy
 import datetime as dt
 import json
 import logging
+import math
 import random
+import re
 import sys
 import threading
 import time
 import typing as t
 from functools import cache, cached_property
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+import msgspec
 import requests
+import urllib3
 from singer_sdk import RESTStream
-from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk import singerlib as singer
-from singer_sdk.exceptions import FatalAPIError, MaxRecordsLimitException, RetriableAPIError
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import (
+    FatalAPIError,
+    MaxRecordsLimitException,
+    RetriableAPIError,
+)
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.mapper import SameRecordTransform
@@ -35,7 +43,13 @@ from tap_klaviyo import jsonapi, schemas, timeutil
 from tap_klaviyo.filters import condition, join
 from tap_klaviyo.ratelimit import Tier
 from tap_klaviyo.state import IndexedStateManager, frozen_context
-from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split_remainder
+from tap_klaviyo.windows import (
+    Window,
+    WindowPlanner,
+    WindowResult,
+    read_ordered,
+    split_remainder,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -45,6 +59,22 @@ JSONAPI = "application/vnd.api+json"
 ALL_HISTORY = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 PROGRESS_EVERY_SECONDS = 15.0
+MAX_BACKOFF_SECONDS = 60.0
+THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
+FIRST_CONTACT_RETRIES = 2
+FIRST_CONTACT_MAX_WAIT = 0.5
+DEFAULT_PORTS = {"http": 80, "https": 443}
+REDACT_RUN = 8  # characters of the key's secret that are never printed together
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+RETRIABLE_ERRORS = (
+    RetriableAPIError,
+    ConnectionResetError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class KlaviyoAPIError(FatalAPIError):
@@ -209,7 +239,7 @@ class KlaviyoStream(RESTStream):
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         """Send within the bucket's rate limit; the body is left unread (see _fetch_page)."""
-        self.rate_limiter.acquire()
+        self.rate_limiter.acquire(self._sleep)
         self._tap.request_stats.count(self.name)
         response = self.requests_session.send(
             self.authenticator(prepared_request), timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
@@ -246,70 +276,95 @@ class KlaviyoStream(RESTStream):
             raise KlaviyoAPIError(self.response_error_message(response))
 
     def response_error_message(self, response: requests.Response) -> str:
-        """One line naming the status, the path, Klaviyo's detail and the likely cause."""
+        """One line naming the status, the path, Klaviyo's detail and the likely cause; never the key."""
         status = response.status_code
         path = urlsplit(response.url).path or self.path
         message = f"Klaviyo answered {status} for GET {path}: {klaviyo_error_detail(response)}"
         if status == 401:
-            message += (
-                ". The api_key was not accepted: use a private API key (it starts with 'pk_'); "
+            message = _sentence(message) + (
+                " The api_key was not accepted: use a private API key (it starts with 'pk_'); "
                 "a public key (the 6-character site id) cannot read data"
             )
         elif status == 403:
-            message += f". The api_key lacks a read scope this stream needs ({self.required_scope})"
-        return message
+            message = _sentence(message) + f" The api_key lacks a read scope this stream needs ({self.required_scope})"
+        return self.redact(message)
+
+    def redact(self, text: str) -> str:
+        """`text` without the api_key: Klaviyo's error bodies may quote it, whole or in part."""
+        return redact(text, str(self.config.get("api_key") or ""))
 
     @property
     def required_scope(self) -> str:
         return self.scope or f"{self.path.split('/')[2]}:read"
 
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        """Retry-After on 429, else exponential backoff with full jitter (capped at 60 s)."""
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            attempt += 1
-            response = getattr(exception, "response", None)
-            retry_after = _retry_after(response) if response is not None else None
-            if retry_after is not None:
-                wait = retry_after + random.uniform(0, 0.25)
-            else:
-                wait = random.uniform(0, min(60.0, float(self.config["backoff_base_seconds"]) * 2**attempt))
-            exception = yield wait
-
-    def backoff_jitter(self, value: float) -> float:
-        return value  # jitter is applied in backoff_wait_generator
-
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"]) + 1
-
-    def backoff_handler(self, details: dict) -> None:
-        exception = details.get("exception")
-        self.logger.warning(
-            "Retrying %s in %.1f s (attempt %d): %s",
-            self.path,
-            details.get("wait") or 0.0,
-            details.get("tries"),
-            _one_line(exception),
-        )
-
     def request_decorator(self, func):
-        decorated = super().request_decorator(func)
+        """Retry `func` on 429, 5xx, timeouts and broken connections, logging each retry once.
 
-        def call(*args: t.Any, **kwargs: t.Any) -> requests.Response:
-            try:
-                return decorated(*args, **kwargs)
-            except RetriableAPIError as exc:
-                msg = f"{_one_line(exc)} (gave up after {self.backoff_max_tries()} attempts)"
-                raise KlaviyoAPIError(msg) from exc
-            except (requests.exceptions.RequestException, ConnectionError) as exc:
-                msg = (
-                    f"Klaviyo could not be reached at {self.url_base} (or the connection broke) for GET "
-                    f"{self.path} after {self.backoff_max_tries()} attempts: {_one_line(exc)}"
+        5xx and network failures wait exponential backoff with full jitter (capped at 60 s) and
+        use up `max_retries`. A 429 with Retry-After has paused the bucket, so it waits there (the
+        limiter lets waiting workers go gradually) and counts against a budget ten times larger.
+        A connection refused before the run has had any answer fails after two quick retries:
+        most likely api_url is wrong. Every wait ends at once when the run is cancelled.
+        """
+
+        def call(*args: t.Any, **kwargs: t.Any) -> tuple[Page, str | None]:
+            failures = throttles = 0
+            while True:
+                self._stop_if_cancelled()
+                try:
+                    return func(*args, **kwargs)
+                except RETRIABLE_ERRORS as exc:
+                    error = exc
+                retry_after = _throttled_retry_after(error)
+                first_contact = _could_not_connect(error) and self._nothing_answered_yet(failures + throttles + 1)
+                if retry_after is not None:
+                    throttles += 1
+                    wait, given_up = 0.0, throttles > THROTTLE_BUDGET_FACTOR * self.max_retries
+                else:
+                    failures += 1
+                    cap = FIRST_CONTACT_MAX_WAIT if first_contact else MAX_BACKOFF_SECONDS
+                    wait = random.uniform(0, min(cap, float(self.config["backoff_base_seconds"]) * 2**failures))
+                    given_up = failures > (min(FIRST_CONTACT_RETRIES, self.max_retries) if first_contact else self.max_retries)
+                if given_up:
+                    raise self._gave_up(error, failures + throttles, first_contact=first_contact) from error
+                self.logger.warning(
+                    "Retrying %s in %.1f s (attempt %d): %s",
+                    self.path,
+                    wait if retry_after is None else retry_after,
+                    failures + throttles,
+                    self.redact(_one_line(error)),
                 )
-                raise KlaviyoAPIError(msg) from exc
+                self._sleep(wait)
 
         return call
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.config["max_retries"])
+
+    def _nothing_answered_yet(self, attempts: int) -> bool:
+        """Whether every request sent in this run so far was one of this request's own attempts."""
+        return sum(self._tap.request_stats.requests.values()) <= attempts
+
+    def _gave_up(self, error: BaseException, attempts: int, *, first_contact: bool) -> KlaviyoAPIError:
+        """The one-line final error: what failed, for which request path and stream, after how many tries."""
+        reason = self.redact(_one_line(error))
+        if isinstance(error, RetriableAPIError):
+            return KlaviyoAPIError(f"{reason} (stream '{self.name}', gave up after {attempts} attempts)")
+        hint = ". Check that api_url is right" if first_contact else ""
+        return KlaviyoAPIError(
+            f"Klaviyo could not be reached at {self.url_base} (or the connection broke) for GET {self.path} "
+            f"after {attempts} attempts (stream '{self.name}'): {reason}{hint}"
+        )
+
+    def _stop_if_cancelled(self) -> None:
+        if self._tap.cancelled.is_set():
+            raise SyncCancelled(self._tap.cancelled_by or "cancelled")
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, unless the run is cancelled first: then raise SyncCancelled at once."""
+        if self._tap.cancelled.wait(max(0.0, seconds)):
+            self._stop_if_cancelled()
 
     @cached_property
     def _send(self):
@@ -327,24 +382,80 @@ class KlaviyoStream(RESTStream):
             try:
                 document = self.decode(response.content)
             except jsonapi.DecodeError as exc:
-                msg = f"Klaviyo sent an incomplete or malformed JSON:API body for GET {self.path}: {exc}"
-                raise JSONAPIDecodeError(msg, response) from exc
+                document = self._decode_leniently(response, exc)
             url = document.links.next if document.links else None
-            return Page(self.records_of(document), has_next=bool(url)), url
+            records = self.records_of(document)
+            if self.raw_attributes:
+                records = self._records_with_objects(records, response.content)
+            return Page(records, has_next=bool(url)), url
+
+    def _decode_leniently(self, response: requests.Response, error: Exception) -> jsonapi.Document:
+        """A page the fast decoder refused, read again with Python's json, which accepts more
+        (lone surrogate escapes, numbers beyond a double, NaN), invalid UTF-8 read as such.
+        Values no Singer message can carry are replaced, with a warning per record, so one bad
+        value never blocks a stream. A body that is not JSON even so (cut short) is retried.
+        """
+        try:
+            parsed = json.loads(response.content.decode("utf-8", errors="surrogateescape"))
+            if not isinstance(parsed, dict):
+                raise TypeError(type(parsed).__name__)
+        except (ValueError, TypeError):
+            msg = f"Klaviyo sent an incomplete or malformed JSON:API body for GET {self.path}: {error}"
+            raise JSONAPIDecodeError(msg, response) from error
+        resources = parsed.get("data") if isinstance(parsed.get("data"), list) else []
+        for index, resource in enumerate(resources):
+            problems: list[str] = []
+            resources[index] = _representable(resource, "", problems)
+            if problems:
+                record_id = resource.get("id") if isinstance(resource, dict) else None
+                self.logger.warning("Stream '%s' record %s: %s", self.name, record_id, "; ".join(problems)[:500])
+        document = _representable(parsed, "", [])  # `included` and `links`; the records are clean by now
+        try:
+            return self.decode(msgspec.json.encode(document))
+        except jsonapi.DecodeError as exc:
+            msg = f"Klaviyo sent a JSON:API body of the wrong shape for GET {self.path}: {exc}"
+            raise JSONAPIDecodeError(msg, response) from exc
 
     def iter_pages(
         self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
     ) -> t.Iterator[Page]:
-        """Follow `links.next` verbatim (it already carries every query parameter) page by page."""
+        """Follow `links.next` (it already carries every query parameter) page by page.
+
+        `cancelled` stops the walk early (the window reader's own stop); the run's cancel raises
+        SyncCancelled. A next link pointing back to a page of this walk fails the stream instead
+        of paginating forever.
+        """
         url: str | None = self.get_url(context)
         query: dict[str, str] | None = params
+        visited: set[str] = set()
         while url:
+            self._stop_if_cancelled()
             if cancelled is not None and cancelled.is_set():
                 return
             prepared = self.build_prepared_request(method="GET", url=url, params=query, headers=self.http_headers)
-            page, url = self._send(prepared, context)
+            if prepared.url in visited:
+                msg = (
+                    f"Klaviyo's links.next for GET {self.path} (stream '{self.name}') leads back to a page already "
+                    f"read in this walk ({self.redact(prepared.url)}): stopping instead of paginating forever"
+                )
+                raise KlaviyoAPIError(msg)
+            visited.add(prepared.url)
+            page, next_link = self._send(prepared, context)
+            url = self._resolve_next(next_link) if next_link else None
             query = None
             yield page
+
+    def _resolve_next(self, link: str) -> str:
+        """`links.next` as an absolute URL on api_url; a link elsewhere would carry the key there."""
+        url = urljoin(self.url_base + "/", link)
+        if _origin(url) != _origin(self.url_base):
+            msg = (
+                f"Klaviyo's links.next for GET {self.path} (stream '{self.name}') points to "
+                f"{self.redact(_origin_text(url))}, not to api_url {self.url_base}: the api_key is only ever "
+                f"sent to api_url, so the stream stops here"
+            )
+            raise KlaviyoAPIError(msg)
+        return url
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return self.records_of(self.decode(response.content))
@@ -385,6 +496,32 @@ class KlaviyoStream(RESTStream):
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
         return [self.flatten(resource, document.included) for resource in document.data or ()]
+
+    def _records_with_objects(self, records: list[dict], body: bytes) -> list[dict]:
+        """`records` without those whose `raw_attributes` are not objects. Records are looked at
+        one by one only when a scan of the body finds such a member not followed by `:{` (a null,
+        a non-object, or spacing): two scans of the body cost less than a look at each record."""
+        for name in self.raw_attributes:
+            member = f'"{name}"'.encode()
+            if body.count(member) != body.count(member + b":{"):
+                return [record for record in records if self._nested_objects_are_objects(record)]
+        return records
+
+    def _nested_objects_are_objects(self, record: dict) -> bool:
+        """Whether every `raw_attributes` value is an object or null; a record where one is not
+        is skipped with a warning, since it would be written out as received."""
+        for name in self.raw_attributes:
+            value = record.get(name)
+            if value is None or type(value) is dict:
+                continue
+            if type(value) is msgspec.Raw and bytes(memoryview(value)[:1]) in (b"{", b"n"):  # an object, or null
+                continue
+            kind = type(msgspec.json.decode(value) if type(value) is msgspec.Raw else value).__name__
+            self.logger.warning(
+                "Stream '%s' record %s skipped: %s is a JSON %s, not an object.", self.name, record.get("id"), name, kind
+            )
+            return False
+        return True
 
     # --- Records ----------------------------------------------------------------------------
 
@@ -605,8 +742,7 @@ class KlaviyoStream(RESTStream):
 
     def _write_record_message(self, record: dict) -> None:
         """Write one record's messages; a cancelled run stops here, between two whole records."""
-        if self._tap.cancelled.is_set():
-            raise SyncCancelled(self._tap.cancelled_by or "cancelled")
+        self._stop_if_cancelled()
         for message in self._generate_record_messages(record):
             self._tap.write_message(message)
             self._records_emitted += 1
@@ -792,6 +928,98 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _sentence(text: str) -> str:
+    """`text` ended by exactly one period, so a further sentence can follow."""
+    return text.rstrip().rstrip(".") + "."
+
+
+def redact(text: str, key: str) -> str:
+    """`text` with every run of REDACT_RUN or more characters of the key's secret part replaced by
+    `***`, whether written plainly or percent-encoded (`pk_abc...` becomes `pk_***`)."""
+    secret = key.removeprefix("pk_")
+    if not secret:
+        return text
+    run = min(REDACT_RUN, len(secret))
+    decoded, spans = [], []  # text with %XX decoded, and the span of text each character came from
+    i = 0
+    while i < len(text):
+        escape = _PERCENT_ESCAPE.match(text, i) if text[i] == "%" else None
+        if escape:
+            decoded.append(chr(int(escape.group(1), 16)))
+            spans.append((i, i + 3))
+            i += 3
+        else:
+            decoded.append(text[i])
+            spans.append((i, i + 1))
+            i += 1
+    plain = "".join(decoded)
+    out, kept_from, i = [], 0, 0
+    while i <= len(plain) - run:
+        if plain[i : i + run] not in secret:
+            i += 1
+            continue
+        end = i + run
+        while end < len(plain) and plain[i : end + 1] in secret:
+            end += 1
+        out += [text[kept_from : spans[i][0]], "***"]
+        kept_from, i = spans[end - 1][1], end
+    out.append(text[kept_from:])
+    return "".join(out)
+
+
+def _representable(value: t.Any, path: str, problems: list[str]) -> t.Any:
+    """`value` with what JSON output cannot carry replaced: strings with lone surrogates (from
+    `\\ud800` escapes or invalid UTF-8) get U+FFFD, infinite and NaN numbers become null."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            problems.append(f"{path or 'a string'} holds invalid UTF-8 or a lone surrogate, replaced by U+FFFD")
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append(f"{path} is {value} (beyond a JSON number), emitted as null")
+        return None
+    if isinstance(value, dict):
+        return {
+            _representable(key, path, problems): _representable(item, f"{path}.{key}".lstrip("."), problems)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_representable(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+    return value
+
+
+def _throttled_retry_after(error: BaseException) -> float | None:
+    """The Retry-After of a 429 (the bucket is paused for it), None for any other failure."""
+    response = getattr(error, "response", None)
+    if response is None or response.status_code != 429:
+        return None
+    return _retry_after(response)
+
+
+def _could_not_connect(error: BaseException) -> bool:
+    """A connection that was never established (refused, unknown host), not one that broke."""
+    if not isinstance(error, requests.exceptions.ConnectionError) or isinstance(error, requests.exceptions.Timeout):
+        return False
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # an unreadable port matches nothing
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _one_line(exc: BaseException | None) -> str:

@@ -109,9 +109,19 @@ def passthrough_decoder(
     decode = msgspec.json.Decoder(document).decode
 
     def decode_single_line(body: bytes) -> Document:
+        if not body.isascii():  # undecoded parts are not checked by msgspec: check the whole body
+            check_utf8(body)
         return decode(single_line(body))
 
     return decode_single_line
+
+
+def check_utf8(body: bytes) -> None:
+    """DecodeError unless `body` is valid UTF-8."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise msgspec.DecodeError(f"Invalid UTF-8 at byte {exc.start}") from None
 
 
 def single_line(body: bytes) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+import typing as t
 from dataclasses import dataclass
 
 
@@ -34,17 +35,25 @@ STEADY_WINDOW = 60.25
 
 
 class RateLimiter:
-    """Blocks callers so that one bucket's sends stay within its burst and steady windows."""
+    """Blocks callers so that one bucket's sends stay within its burst and steady windows.
 
-    def __init__(self, tier: Tier | None, *, clock=time.monotonic, sleep=time.sleep) -> None:
-        """`tier=None` paces nothing but still honours pauses (Retry-After)."""
+    After a pause (a 429's Retry-After, or a used-up quota) the callers that waited are let go one
+    by one at the tier's burst rate, not all at once: a crowd released together would all be
+    refused again and pause the bucket anew.
+    """
+
+    def __init__(self, tier: Tier, *, paced: bool = True, clock=time.monotonic, sleep=time.sleep) -> None:
+        """`paced=False` keeps no windows of its own but still honours pauses and releases gradually."""
         self.tier = tier
+        self.paced = paced
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._burst: collections.deque[float] = collections.deque()
         self._steady: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
+        self._release_left = 0  # callers still to be let go one by one after the last pause
+        self._next_release = 0.0
 
     def _wait_time(self, now: float) -> float:
         while self._burst and self._burst[0] + BURST_WINDOW <= now:
@@ -52,7 +61,9 @@ class RateLimiter:
         while self._steady and self._steady[0] + STEADY_WINDOW <= now:
             self._steady.popleft()
         wait = self._paused_until - now
-        if self.tier is None:
+        if self._release_left:
+            wait = max(wait, self._next_release - now)
+        if not self.paced:
             return wait
         if len(self._burst) >= self.tier.burst:
             wait = max(wait, self._burst[0] + BURST_WINDOW - now)
@@ -60,22 +71,33 @@ class RateLimiter:
             wait = max(wait, self._steady[0] + STEADY_WINDOW - now)
         return wait
 
-    def acquire(self) -> float:
-        """Wait for a free slot and take it; returns the seconds spent waiting."""
+    def acquire(self, sleep: t.Callable[[float], None] | None = None) -> float:
+        """Wait for a free slot and take it; returns the seconds spent waiting.
+
+        `sleep` replaces the limiter's own, e.g. with one that a cancelled run interrupts.
+        """
+        sleep = sleep or self._sleep
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
                 wait = self._wait_time(now)
                 if wait <= 0:
-                    if self.tier is not None:
+                    if self._release_left:
+                        self._release_left -= 1
+                        self._next_release = now + 1.0 / self.tier.burst
+                    if self.paced:
                         self._burst.append(now)
                         self._steady.append(now)
                     return waited
-            self._sleep(wait)
+            sleep(wait)
             waited += wait
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller of this bucket for `seconds` (after a 429 with Retry-After)."""
+        """Hold every caller of this bucket for `seconds` from now (after a 429 with Retry-After).
+
+        A pause never accumulates: another caller's 429 extends it only to its own now + seconds.
+        """
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._release_left = self.tier.burst

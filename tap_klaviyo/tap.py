@@ -38,6 +38,7 @@ DEFAULT_REVISION = "2026-07-15"
 CPU_SLOTS = 2
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 SECRET_SETTINGS = ("api_key",)
+OUTPUT_CLOSED = "stdout closed"  # the reason SyncCancelled carries when the target stopped reading
 CLOSED_OUTPUT = (
     "stdout was closed before the sync ended (the target stopped reading): the records not yet written and "
     "the last STATE were not delivered; the next run resumes from the last STATE the target received."
@@ -140,7 +141,7 @@ class SingerWriter(MsgSpecWriter):
         self._pending = bytearray()
         self.last_was_state = False
         self.closed = False
-        self.cancelled: threading.Event | None = None  # the tap's, set when the output closes
+        self.on_closed: t.Callable[[], None] | None = None  # tells the tap: every worker stops
 
     def write_message(self, message: singer.Message) -> None:
         self._pending += self.format_message(message)
@@ -168,8 +169,8 @@ class SingerWriter(MsgSpecWriter):
                 sys.stdout.flush()
         except BrokenPipeError:
             self.closed = True
-            if self.cancelled is not None:
-                self.cancelled.set()
+            if self.on_closed is not None:
+                self.on_closed()
             # Nothing more can reach the target; keep the interpreter's exit from failing on stdout too.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -285,7 +286,12 @@ class TapKlaviyo(Tap):
             th.IntegerType,
             default=8,
             title="Retries",
-            description="Retries of a request after a 429, a 5xx, a timeout or a dropped connection before the tap fails.",
+            description=(
+                "Retries of a request after a 5xx, a timeout or a dropped connection before the tap fails. A 429 "
+                "with Retry-After is waited out and does not use one up: a request fails on 429s only after it got 10 "
+                "times this many. A connection refused on the run's first request is retried twice, "
+                "quickly."
+            ),
         ),
         th.Property(
             "backoff_base_seconds",
@@ -488,7 +494,7 @@ class TapKlaviyo(Tap):
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""
         with self._limiters_lock:
             if bucket not in self._limiters:
-                self._limiters[bucket] = RateLimiter(tier if self.config.get("respect_rate_limits", True) else None)
+                self._limiters[bucket] = RateLimiter(tier, paced=self.config.get("respect_rate_limits", True))
             return self._limiters[bucket]
 
     @cached_property
@@ -503,7 +509,7 @@ class TapKlaviyo(Tap):
         On failure or cancellation the records already built are written before that STATE, so
         a rerun resumes from exactly what the target received.
         """
-        self.message_writer.cancelled = self.cancelled
+        self.message_writer.on_closed = self._output_closed
         try:
             with _few_gc_passes():
                 super().sync_all()
@@ -527,6 +533,10 @@ class TapKlaviyo(Tap):
         if not writer.last_was_state:
             writer.write_state(self.state)
         writer.flush()
+
+    def _output_closed(self) -> None:
+        self.cancelled_by = OUTPUT_CLOSED
+        self.cancelled.set()
 
     def _handle_termination(self, signum: int, frame: t.Any) -> None:  # noqa: ARG002
         """SIGTERM/SIGINT: stop at the next record boundary instead of writing from the handler.
@@ -594,10 +604,10 @@ class TapKlaviyo(Tap):
         """Known failures as one line: 1 for errors and a closed output, 128 + signal when cancelled."""
         try:
             yield
-        except OutputClosedError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400
-            sys.exit(1)
-        except SyncCancelled as exc:
+        except SyncCancelled as exc:  # OutputClosedError included
+            if isinstance(exc, OutputClosedError) or str(exc) == OUTPUT_CLOSED:
+                cls.logger.error("%s", CLOSED_OUTPUT)  # noqa: TRY400
+                sys.exit(1)
             cls.logger.error(  # noqa: TRY400
                 "The sync was cancelled (%s): the records read so far and the last STATE were written; "
                 "the next run resumes from that STATE.",

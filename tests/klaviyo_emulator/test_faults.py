@@ -103,3 +103,23 @@ def test_random_faults_over_http(fresh):
 def test_unknown_fault_kind_is_refused():
     with pytest.raises(ValueError):
         FaultQueue().add("teapot", 1, None, 1, 1.0)
+
+
+def test_a_scripted_response_is_served_verbatim_once(fresh):
+    emu, client = fresh
+    emu.script("/api/lists", 400, {"errors": [{"detail": "scripted"}]}, headers={"X-Test": "1"})
+    first, second = client.get("/api/lists"), client.get("/api/lists")
+    assert first.status_code == 400 and first.headers["X-Test"] == "1"
+    assert first.json() == {"errors": [{"detail": "scripted"}]}
+    assert second.status_code == 200
+    assert [r.fault for r in emu.requests[-2:]] == ["response", None]
+
+
+def test_next_link_rewrite_edits_only_links_next(fresh):
+    emu, client = fresh
+    normal = client.get("/api/lists").json()
+    emu.rewrite_next("/api/lists", lambda url, next_url: url)
+    rewritten = client.get("/api/lists").json()
+    assert rewritten["links"]["next"] == f"{emu.base_url}/api/lists"
+    assert normal["links"]["next"] and rewritten["data"] == normal["data"]
+    assert client.get("/api/lists").json()["links"]["next"] == normal["links"]["next"]

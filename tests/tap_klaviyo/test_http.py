@@ -98,5 +98,5 @@ def test_a_used_up_quota_pauses_the_bucket_until_the_window_resets(emulator, con
     assert 0.9 <= waited <= 1.5
     response.headers["RateLimit-Remaining"] = "12"
     stream._observe_quota(response)
-    assert stream.rate_limiter.acquire() == 0
+    assert stream.rate_limiter.acquire() < 0.1  # no new pause, only the gradual release after the last one
 
