@@ -23,11 +23,18 @@ import pytest
 from klaviyo_emulator import Account, Emulator
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.streams.audience import OPEN_RUN_SINCE, ListExclusionsStream
-from tests.conftest import REPO, catalog_for, parse_messages, run_cli, run_tap, tap_config
+from tests.conftest import (
+    REPO,
+    catalog_for,
+    parse_messages,
+    run_cli,
+    run_tap,
+    tap_config,
+)
 from tests.tap_klaviyo.expected import expected_keys, list_suppressions_of, record_keys
 
 AUDIENCE = ("segments", "segment_members", "list_exclusions")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def new_keys(result, stream: str, previous_state: dict, partition: str | None = None) -> set:
