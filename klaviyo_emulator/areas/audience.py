@@ -225,6 +225,28 @@ class AudienceData:
             self.members[lid] = Members()
             return lid
 
+    def add_segment(self, name: str, list_id: str | None = None) -> str:
+        """Create an empty segment now() (defined as membership of `list_id`, default the first list)."""
+        with self.lock:
+            sid = self._short_id(7000 + len(self.segment_rows), self._ids)
+            now = self.now_us() // 1_000_000 * 1_000_000
+            group = list_id or self.list_rows[0].id
+            attrs = {
+                "name": name,
+                "definition": {"condition_groups": [{"conditions": [
+                    {"type": "profile-group-membership", "is_member": True, "group_ids": [group], "timeframe_filter": None}
+                ]}]},  # fmt: skip
+                "created": fmt_us(now),
+                "updated": fmt_us(now),
+                "is_active": True,
+                "is_processing": False,
+                "is_starred": False,
+            }
+            keys = {"id": sid, "name": name, "created": now, "updated": now, "is_active": True, "is_starred": False}
+            self.segment_rows.append(Row(sid, attrs, keys))
+            self.members[sid] = Members()
+            return sid
+
     def add_list_member(self, list_id: str, profile_id: str, joined_at: datetime | str | None = None) -> None:
         """Add a profile to a list; like the real API the list's `updated` does not move."""
         with self.lock:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from tap_klaviyo.streams.audience import (
     GlobalExclusionsStream,
+    ListExclusionsStream,
     ListMembersStream,
     ListsStream,
     ProfilesStream,
+    SegmentMembersStream,
+    SegmentsStream,
 )
 from tap_klaviyo.streams.content import (
     FormsStream,
@@ -26,6 +29,9 @@ STREAMS = (
     CampaignsStream,
     ProfilesStream,
     GlobalExclusionsStream,
+    SegmentsStream,
+    SegmentMembersStream,
+    ListExclusionsStream,
     MetricsStream,
     *EVENT_STREAMS,
     TemplatesStream,

@@ -108,3 +108,21 @@ def test_audience_mutations_show_on_the_next_read(fresh):
         account.suppress_profile_on_list(pid, lst.id, "BORED")
     with pytest.raises(KeyError):
         account.add_segment_member("nope00", pid)
+
+
+def test_a_new_segment_is_listed_empty_and_takes_members(fresh):
+    emu, client = fresh
+    account = emu.account
+    account.set_clock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+    sid = account.add_segment("Fresh Segment")
+    assert sid not in {r.id for r in account.segment_rows[:-1]}
+    (seg,) = client.get("/api/segments", {"filter": "greater-than(updated,2026-11-01T00:00:00Z)"}).json()["data"]
+    assert seg["id"] == sid and seg["attributes"]["name"] == "Fresh Segment"
+    assert seg["attributes"]["created"] == seg["attributes"]["updated"] == "2026-11-22T08:00:00+00:00"
+    group = seg["attributes"]["definition"]["condition_groups"][0]["conditions"][0]["group_ids"]
+    assert group == [account.list_rows[0].id]
+    path = f"/api/segments/{sid}/profiles"
+    assert client.get(path).json()["data"] == []
+    pid = account.profile_id(0)
+    account.add_segment_member(sid, pid)
+    assert ids(client, path, {}) == [pid]

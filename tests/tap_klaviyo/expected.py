@@ -22,6 +22,7 @@ ROW_TABLES = {
     "images": "image_rows",
     "tags": "tag_rows",
     "tag_groups": "tag_group_rows",
+    "segments": "segment_rows",
 }
 
 
@@ -36,6 +37,11 @@ def klaviyo_metric_ids(account: Account, *names: str) -> list[str]:
 def suppression_of(profile: dict) -> list[dict]:
     subscriptions = profile["attributes"].get("subscriptions") or {}
     return ((subscriptions.get("email") or {}).get("marketing") or {}).get("suppression") or []
+
+
+def list_suppressions_of(profile: dict) -> list[dict]:
+    subscriptions = profile["attributes"].get("subscriptions") or {}
+    return ((subscriptions.get("email") or {}).get("marketing") or {}).get("list_suppressions") or []
 
 
 def expected_keys(account: Account, stream: str) -> set:
@@ -55,6 +61,12 @@ def expected_keys(account: Account, stream: str) -> set:
             for item in account.lists()
             for profile_id, _joined in account.list_member_ids(item["id"])
         }
+    if stream == "segment_members":
+        return {
+            (row.id, account.profile_id(index)) for row in account.segment_rows for index in account.members[row.id].profile
+        }
+    if stream == "list_exclusions":
+        return {(item["list_id"], profile["id"]) for profile in account.profiles() for item in list_suppressions_of(profile)}
     if stream == "campaigns":
         return {campaign["id"] for campaign in account.campaigns()}
     if stream == "metrics":
@@ -65,6 +77,8 @@ def expected_keys(account: Account, stream: str) -> set:
 
 
 def record_keys(stream: str, records: list[dict]) -> list:
-    if stream == "list_members":
+    if stream in ("list_members", "list_exclusions"):
         return [(record["list_id"], record["id"]) for record in records]
+    if stream == "segment_members":
+        return [(record["segment_id"], record["id"]) for record in records]
     return [record["id"] for record in records]
