@@ -234,6 +234,7 @@ def test_postgres_incremental_second_run(project, postgres):
         first_requests = list(emulator.requests)
         assert any(r.path == "/api/events" and not LOWER_BOUND.search(r.query["filter"]) for r in first_requests)
         state = project.state("dev:tap-klaviyo-to-target-postgres:klaviyo_incremental", env=env)["singer_state"]
+        first_loaded = loaded_before(postgres, "klaviyo_incremental")
 
         new = change_account(account)
         emulator.clear_requests()
@@ -252,8 +253,29 @@ def test_postgres_incremental_second_run(project, postgres):
         else:
             rows = postgres.query(f"select id from {SCHEMA}.{stream}", "klaviyo_incremental")
             assert keys <= {row["id"] for row in rows}, stream
+    # Rows the second run wrote (upserted) carry a newer _sdc_received_at: the streams read incrementally
+    # brought only part of their rows again, the new ones among them.
+    rewritten = {
+        stream: {row["id"] for row in postgres.query(
+            f"select id from {SCHEMA}.{stream} where _sdc_received_at > '{first_loaded}'", "klaviyo_incremental"
+        )}
+        for stream in (*EVENT_STREAMS, "profiles")
+    }  # fmt: skip
+    counts = expected_counts(account)
+    for stream, ids in rewritten.items():
+        assert new[stream] <= ids, stream
+        assert len(ids) < counts[stream], f"{stream}: the second run re-read all {counts[stream]} rows"
     newcomer = postgres.query(f"select first_name from {SCHEMA}.profiles where id = '{next(iter(new['profiles']))}'", "klaviyo_incremental")
     assert newcomer == [{"first_name": "Newcomer"}]
+
+
+def loaded_before(postgres: PostgresServer, database: str) -> str:
+    """The newest _sdc_received_at in the database's tables (a UTC timestamp, as text)."""
+    tables = [row["table_name"] for row in postgres.query(
+        f"select table_name from information_schema.tables where table_schema = '{SCHEMA}'", database
+    )]  # fmt: skip
+    union = " union all ".join(f"select max(_sdc_received_at) as t from {SCHEMA}.{name}" for name in tables)
+    return postgres.query(f"select max(t)::text as t from ({union}) u", database)[0]["t"]
 
 
 def md5(value: str) -> str:
