@@ -64,7 +64,7 @@ class PostgresServer:
     host: str = "127.0.0.1"
 
     @classmethod
-    def start(cls, bindir: Path) -> "PostgresServer":
+    def start(cls, bindir: Path) -> PostgresServer:
         user = server_user()
         root = Path(tempfile.mkdtemp(prefix="tap-klaviyo-postgres-"))
         if user:
@@ -75,15 +75,22 @@ class PostgresServer:
             server._as_server_user(
                 "initdb", "-D", str(root / "data"), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"
             )
-            # The server's default TimeZone is not UTC, as on many real servers: date-times must still
-            # land as the right instant (meltano.yml sets the loader's session to UTC with PGTZ).
-            options = (
-                f"-p {server.port} -c listen_addresses={server.host} -c unix_socket_directories= "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c TimeZone=America/New_York"
-            )
-            server._as_server_user(
-                "pg_ctl", "-D", str(root / "data"), "-l", str(root / "server.log"), "-w", "-t", "60", "-o", options, "start"
-            )
+            for attempt in range(3):  # the free port can be taken between free_port() and the bind
+                # The server's default TimeZone is not UTC, as on many real servers: date-times must still
+                # land as the right instant (meltano.yml sets the loader's session to UTC with PGTZ).
+                options = (
+                    f"-p {server.port} -c listen_addresses={server.host} -c unix_socket_directories= "
+                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c TimeZone=America/New_York"
+                )
+                try:
+                    server._as_server_user(
+                        "pg_ctl", "-D", str(root / "data"), "-l", str(root / "server.log"), "-w", "-t", "60", "-o", options, "start"
+                    )
+                    break
+                except RuntimeError as exc:
+                    if attempt == 2 or "could not bind" not in str(exc):
+                        raise
+                    server.port = free_port()
         except BaseException:
             server.stop()
             raise

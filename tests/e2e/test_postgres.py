@@ -10,7 +10,6 @@ implements it) that the weekly full run drops a removed list membership.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -312,11 +311,11 @@ def test_postgres_hashed_extractor_loads_no_plain_email(project, postgres):
 def test_meltano_config_list_weekly_full(project):
     """The inherited extractor parses and resolves: its own config and metadata, the parent's settings and schema."""
     out = project.run("config", "list", "tap-klaviyo--weekly-full", "--all").stdout
-    assert re.search(r"^emit_activate_version_messages .* current value: True \(from `meltano.yml`\)$", out, re.M), out
-    assert re.search(r"^api_url .* current value: 'https://a.klaviyo.com' \(default\)$", out, re.M), out
+    assert re.search(r"^emit_activate_version_messages .* current value: True \(from `meltano.yml`\)$", out, re.MULTILINE), out
+    assert re.search(r"^api_url .* current value: 'https://a.klaviyo.com' \(default\)$", out, re.MULTILINE), out
     for stream in EMAIL_STREAMS:
-        assert re.search(rf"^_metadata\.{stream}\.replication-method .* current value: 'FULL_TABLE'", out, re.M), out
-    assert re.search(r"^_schema\.campaigns\.campaign_messages\.type .* \(inherited from 'tap-klaviyo'\)$", out, re.M), out
+        assert re.search(rf"^_metadata\.{stream}\.replication-method .* current value: 'FULL_TABLE'", out, re.MULTILINE), out
+    assert re.search(r"^_schema\.campaigns\.campaign_messages\.type .* \(inherited from 'tap-klaviyo'\)$", out, re.MULTILINE), out
     definition = next(
         p for p in yaml.safe_load((project.root / "meltano.yml").read_text())["plugins"]["extractors"] if p["name"] == "tap-klaviyo--weekly-full"
     )
