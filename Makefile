@@ -2,7 +2,8 @@
 #
 #   make demo   venv + project + Meltano, then `meltano run tap-klaviyo target-duckdb` against the bundled
 #               emulator (or your Klaviyo account if TAP_KLAVIYO_API_KEY is set) and per-table row counts
-#   make test   venv + project[test] + Meltano, then the whole test suite (tests/, end-to-end included)
+#   make test   venv + project[test] + Meltano (+ Debian's postgresql package when the server binaries are
+#               missing and we are root), then the whole test suite (tests/, end-to-end included)
 #
 # Meltano lives in its own virtual environment ($(MELTANO_VENV)): installed next to the tap, meltano 4.4.1
 # (sqlalchemy<2.1) would downgrade the SQLAlchemy 2.1.x that singer-sdk 0.54.9 resolves to, and the tests
@@ -24,7 +25,7 @@ BASE_STAMP := $(VENV)/.tap-klaviyo-installed
 TEST_STAMP := $(VENV)/.tap-klaviyo-test-installed
 MELTANO_STAMP := $(MELTANO_VENV)/.meltano-$(MELTANO_VERSION)-installed
 
-.PHONY: help install install-test meltano demo test clean
+.PHONY: help install install-test meltano postgres demo test clean
 
 help:
 	@echo "make demo    run tap-klaviyo into DuckDB with Meltano (emulator unless TAP_KLAVIYO_API_KEY is set)"
@@ -54,10 +55,14 @@ install: $(BASE_STAMP)
 install-test: $(TEST_STAMP)
 meltano: $(MELTANO_STAMP)
 
+# PostgreSQL server binaries for tests/e2e/test_postgres.py (which starts its own throw-away server).
+postgres:
+	@scripts/postgres.sh
+
 demo: $(BASE_STAMP) $(MELTANO_STAMP)
 	@VENV="$(VENV)" MELTANO="$(MELTANO)" scripts/demo.sh
 
-test: $(TEST_STAMP) $(MELTANO_STAMP)
+test: $(TEST_STAMP) $(MELTANO_STAMP) postgres
 	MELTANO_BIN="$(MELTANO)" $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

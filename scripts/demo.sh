@@ -62,8 +62,8 @@ else
   say "extracting the Klaviyo account of TAP_KLAVIYO_API_KEY (Meltano environment '$environment')"
 fi
 
-say "meltano install (plugins into .meltano/, from meltano.yml)"
-"$meltano" --environment "$environment" --log-level=warning install
+say "meltano install tap-klaviyo target-duckdb (into .meltano/, from meltano.yml)"
+"$meltano" --environment "$environment" --log-level=warning install tap-klaviyo target-duckdb
 
 say "meltano run tap-klaviyo target-duckdb ${run_args[*]}"
 started=$(date +%s)

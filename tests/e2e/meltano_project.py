@@ -25,7 +25,7 @@ def find_meltano() -> str | None:
 
 def clean_environ() -> dict[str, str]:
     """os.environ without anything that could configure Meltano or the plugins behind the test's back."""
-    prefixes = ("MELTANO_", "TAP_KLAVIYO_", "TARGET_DUCKDB_", "TARGET_JSONL_")
+    prefixes = ("MELTANO_", "TAP_KLAVIYO_", "TARGET_DUCKDB_", "TARGET_JSONL_", "TARGET_POSTGRES_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["PYTHONUNBUFFERED"] = "1"

@@ -70,8 +70,43 @@ def test_loaders_are_pinned(meltano_yml):
     assert sorted(duckdb["pip_url"].split()) == ["duckdb==1.2.2", "target-duckdb==0.8.0"]
     jsonl = plugin(meltano_yml, "loaders", "target-jsonl")
     assert jsonl["pip_url"] == "target-jsonl==0.1.4"
-    for loader in (duckdb, jsonl):
-        assert loader["namespace"] and loader["executable"] and loader["settings"]
+    # The newest release that installs on Python 3.11 with its own dependencies (singer-sdk 0.54.9, psycopg 3).
+    postgres = plugin(meltano_yml, "loaders", "target-postgres")
+    assert postgres["pip_url"] == "meltanolabs-target-postgres==0.8.1"
+    assert (postgres["namespace"], postgres["executable"]) == ("target_postgres", "target-postgres")
+    for loader in meltano_yml["plugins"]["loaders"]:
+        assert loader["namespace"] and loader["executable"] and loader["settings"], loader["name"]
+        assert "variant" not in loader and "inherit_from" not in loader, f"{loader['name']}: a full definition, no Hub"
+        assert all(setting.get("kind") and setting.get("description") for setting in loader["settings"]), loader["name"]
+        for requirement in loader["pip_url"].split():
+            assert "==" in requirement, f"{loader['name']}: {requirement} is not pinned"
+
+
+def test_postgres_loader_upserts_in_utc(meltano_yml):
+    """Re-read records (the lookback) replace their row; date-times are written in a UTC session."""
+    postgres = plugin(meltano_yml, "loaders", "target-postgres")
+    assert postgres["config"]["load_method"] == "upsert"
+    assert postgres["env"]["PGTZ"] == "UTC"
+    assert {s["name"] for s in postgres["settings"] if s.get("sensitive")} == {"password", "sqlalchemy_url", "ssl_client_private_key"}
+
+
+def test_inherited_extractors_jobs_and_schedules(meltano_yml):
+    extractors = {p["name"]: p for p in meltano_yml["plugins"]["extractors"]}
+    hashed = extractors["tap-klaviyo--hashed"]
+    assert hashed["inherit_from"] == "tap-klaviyo"
+    assert set(hashed["config"]["stream_maps"]) == {"profiles", "list_members", "global_exclusions"}
+    assert all(m["email"] == "md5(email) if email else None" for m in hashed["config"]["stream_maps"].values())
+    weekly = extractors["tap-klaviyo--weekly-full"]
+    assert weekly["inherit_from"] == "tap-klaviyo"
+    assert weekly["config"]["emit_activate_version_messages"] is True
+    streams = {"list_members", "profiles", "global_exclusions"}
+    assert {s: m["replication-method"] for s, m in weekly["metadata"].items()} == dict.fromkeys(streams, "FULL_TABLE")
+    assert {rule.split(".")[0] for rule in weekly["select"]} == streams
+    jobs = {job["name"]: job["tasks"] for job in meltano_yml["jobs"]}
+    assert jobs["klaviyo-to-postgres"] == ["tap-klaviyo target-postgres"]
+    assert jobs["klaviyo-weekly-full"] == ["tap-klaviyo--weekly-full target-postgres"]
+    schedules = {schedule["job"]: schedule["interval"] for schedule in meltano_yml["schedules"]}
+    assert schedules == {"klaviyo-to-duckdb": "@hourly", "klaviyo-weekly-full": "@weekly"}
 
 
 def test_extractor_declares_every_default(meltano_yml, about):
