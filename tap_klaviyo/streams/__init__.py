@@ -9,6 +9,7 @@ from tap_klaviyo.streams.audience import (
     ListsStream,
     ProfilesStream,
 )
+from tap_klaviyo.streams.catalog import CatalogCategoriesStream, CatalogItemsStream, CatalogVariantsStream
 from tap_klaviyo.streams.content import (
     FormsStream,
     ImagesStream,
@@ -34,4 +35,7 @@ STREAMS = (
     ImagesStream,
     TagsStream,
     TagGroupsStream,
+    CatalogItemsStream,
+    CatalogVariantsStream,
+    CatalogCategoriesStream,
 )

@@ -93,6 +93,9 @@ CASES = [
     ("/api/templates", "/api/templates", {}),
     ("/api/tags", "/api/tags", {"include": "tag-group"}),
     ("/api/catalog-items", "/api/catalog-items", {"include": "variants"}),
+    ("/api/catalog-items", "/api/catalog-items", {}),
+    ("/api/catalog-variants", "/api/catalog-variants", {}),
+    ("/api/catalog-categories", "/api/catalog-categories", {"page[size]": "2"}),
 ] + [
     ("/api/campaigns", "/api/campaigns", {"filter": f"equals(messages.channel,'{channel}'){archived}", "include": "campaign-messages,tags"})
     for channel in ("email", "sms", "mobile_push")

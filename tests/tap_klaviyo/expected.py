@@ -22,6 +22,9 @@ ROW_TABLES = {
     "images": "image_rows",
     "tags": "tag_rows",
     "tag_groups": "tag_group_rows",
+    "catalog_items": "catalog_rows",
+    "catalog_variants": "catalog_variant_rows",
+    "catalog_categories": "catalog_category_rows",
 }
 
 

@@ -164,6 +164,24 @@ STREAMS: dict[str, dict[str, Any]] = {
         "rk": None,
         "extra": {},
     },
+    "catalog_items.json": {
+        "path": "/api/catalog-items",
+        "pk": ["id"],
+        "rk": None,
+        "extra": {"variant_ids": "to-many"},
+    },
+    "catalog_variants.json": {
+        "path": "/api/catalog-variants",
+        "pk": ["id"],
+        "rk": None,
+        "extra": {"item_id": "to-one"},
+    },
+    "catalog_categories.json": {
+        "path": "/api/catalog-categories",
+        "pk": ["id"],
+        "rk": None,
+        "extra": {},
+    },
 }
 
 # global_exclusions is a derived view of a profile with additional-fields=subscriptions:
@@ -794,6 +812,35 @@ SAMPLE_RECORDS: dict[str, dict[str, Any]] = {
     },
     "tags.json": {"id": "abcd1234-ef56-gh78-ij90-abcdef123456", "name": "Holiday", "tag_group_id": None},
     "tag_groups.json": {"id": "zyxw9876-vu54-ts32-rq10-zyxwvu654321", "name": "Seasons", "exclusive": False, "default": True},
+    "catalog_items.json": {
+        "id": "$custom:::$default:::SKU-0001",
+        "external_id": "SKU-0001",
+        "title": "Product 1",
+        "description": None,
+        "price": 12.5,
+        "url": "https://shop.example.com/p/1",
+        "image_full_url": None,
+        "image_thumbnail_url": None,
+        "images": [],
+        "custom_metadata": {"color": "red"},
+        "published": True,
+        "created": "2024-05-01T10:00:00+00:00",
+        "updated": "2024-05-02T10:00:00+00:00",
+        "variant_ids": ["$custom:::$default:::SKU-0001-M"],
+    },
+    "catalog_variants.json": {
+        "id": "$custom:::$default:::SKU-0001-M",
+        "external_id": "SKU-0001-M",
+        "sku": "SKU-0001-M",
+        "inventory_policy": 1,
+        "inventory_quantity": 12,
+        "price": 12.5,
+        "published": False,
+        "created": "2024-05-01T10:00:00+00:00",
+        "updated": "2024-05-02T10:00:00+00:00",
+        "item_id": "$custom:::$default:::SKU-0001",
+    },
+    "catalog_categories.json": {"id": "$custom:::$default:::CAT-0", "external_id": "CAT-0", "name": "Apparel", "updated": "2024-05-02T10:00:00+00:00"},
 }
 
 
