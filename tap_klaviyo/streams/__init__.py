@@ -9,7 +9,16 @@ from tap_klaviyo.streams.audience import (
     ListsStream,
     ProfilesStream,
 )
-from tap_klaviyo.streams.catalog import CatalogCategoriesStream, CatalogItemsStream, CatalogVariantsStream
+from tap_klaviyo.streams.catalog import (
+    AccountsStream,
+    CatalogCategoriesStream,
+    CatalogItemsStream,
+    CatalogVariantsStream,
+    CouponCodesStream,
+    CouponsStream,
+    PushTokensStream,
+    ReviewsStream,
+)
 from tap_klaviyo.streams.content import (
     FormsStream,
     ImagesStream,
@@ -38,4 +47,9 @@ STREAMS = (
     CatalogItemsStream,
     CatalogVariantsStream,
     CatalogCategoriesStream,
+    CouponsStream,
+    CouponCodesStream,
+    ReviewsStream,
+    PushTokensStream,
+    AccountsStream,
 )

@@ -58,3 +58,79 @@ def test_a_key_without_the_scope_is_one_line_naming_it(emulator, tmp_path, strea
     assert result.returncode == 1
     assert "lacks a read scope this stream needs (catalogs:read)" in stderr
     assert "Traceback" not in stderr and key not in stderr
+
+
+# ------------------------------------------------------------ coupons, reviews, push tokens, accounts
+COMMERCE = ("coupons", "coupon_codes", "reviews", "push_tokens", "accounts")
+
+
+def test_coupon_codes_of_50_coupons_and_20000_codes_cost_201_requests():
+    """One request lists the coupons' ids, then `any(coupon.id,[all 50])` pages the codes 100 at a time."""
+    from klaviyo_emulator import Account, Emulator
+
+    account = Account.generate(seed=5, size="tiny", coupons=50, coupon_codes=20000)
+    with Emulator(account, rate_limits=False) as emulator:
+        result = run_tap(tap_config(emulator), streams=("coupon_codes",))
+        paths = [request.path.rstrip("/") for request in emulator.requests]
+    assert paths.count("/api/coupons") == 1 and paths.count("/api/coupon-codes") == 200 and len(paths) == 201
+    records = result.records["coupon_codes"]
+    by_id = {row.id: row for row in account.coupon_code_rows}
+    assert len(records) == len(by_id) == 20000 and {r["id"] for r in records} == set(by_id)
+    for record in records:
+        row = by_id[record["id"]]
+        assert (record["coupon_id"], record["profile_id"], record["status"]) == (row.extra["coupon"], row.extra["profile"], row.attrs["status"])
+
+
+def test_a_first_commerce_run_costs_one_request_per_endpoint_here(emulator, account):
+    before = len(emulator.requests)
+    result = run_tap(tap_config(emulator), streams=COMMERCE)
+    paths = sorted(request.path.rstrip("/") for request in emulator.requests[before:])
+    # coupons twice: the coupons stream, and coupon_codes listing the coupon ids it filters on
+    assert paths == sorted(["/api/coupons", "/api/coupons", "/api/coupon-codes", "/api/reviews", "/api/push-tokens", "/api/accounts"])
+    (record,) = result.records["accounts"]
+    assert record["id"] == account.account_rows[0].id and record["timezone"] and record["contact_information"]["organization_name"]
+    tokens = {row.id: row.extra["profile"] for row in account.push_token_rows}
+    assert {r["id"]: r["profile_id"] for r in result.records["push_tokens"]} == tokens
+    reviews = {row.id: row.extra["item"] for row in account.review_rows}
+    assert {r["id"]: r["item_id"] for r in result.records["reviews"]} == reviews
+    assert [r["created"] for r in result.records["reviews"]] == sorted(r["created"] for r in result.records["reviews"])
+
+
+def test_the_next_reviews_run_brings_the_new_review_but_not_an_edit_of_an_old_one(emulator, account):
+    import time
+
+    from tests.tap_klaviyo.streams.test_content import new_ids
+
+    config = tap_config(emulator, lookback_minutes=0)
+    first = run_tap(config, streams=("reviews",))
+    assert len(first.ids("reviews")) == len(account.review_rows)
+    time.sleep(1.1)  # the first run's end is fixed to the second it started
+    new = account.add_review(account.catalog_rows[2].id, rating=3, content="Fine")
+    old = account.review_rows[0].id
+    account.update_review(old, status="rejected")  # moves `updated`, not `created`: not re-read incrementally
+    time.sleep(1.1)
+    second = run_tap(config, state=first.state, streams=("reviews",))
+    assert new_ids(second, "reviews", first.state) == [new]
+    assert old not in second.ids("reviews")
+    assert second.state["bookmarks"]["reviews"]["replication_key_value"] == {r["id"]: r for r in second.records["reviews"]}[new]["created"]
+
+
+def test_new_coupon_codes_show_on_the_next_run(emulator, account):
+    config = tap_config(emulator)
+    first = run_tap(config, streams=("coupon_codes",))
+    code = account.add_coupon_code(account.coupon_rows[0].id, "NEWCODE1")
+    second = run_tap(config, state=first.state, streams=("coupon_codes",))
+    assert set(second.ids("coupon_codes")) == set(first.ids("coupon_codes")) | {code}
+
+
+@pytest.mark.parametrize(("stream", "scope"), [("coupons", "coupons:read"), ("coupon_codes", "coupons:read"), ("reviews", "reviews:read"),
+                                               ("push_tokens", "push-tokens:read"), ("accounts", "accounts:read")])  # fmt: skip
+def test_a_commerce_key_without_the_scope_is_one_line_naming_it(emulator, tmp_path, stream, scope):
+    """coupon_codes first lists the coupons, so a key without any scope fails there, naming coupons:read;
+    a key with coupons:read alone fails on /api/coupon-codes, naming coupon-codes:read."""
+    key = "pk_noscope_0123456789abcdef"
+    result = run_cli(input_files={"--config": tap_config(emulator, api_key=key), "--catalog": catalog_for(stream)}, tmp_path=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert f"lacks a read scope this stream needs ({scope})" in stderr
+    assert "Traceback" not in stderr and key not in stderr
