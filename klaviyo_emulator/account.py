@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 
 import msgspec
 
-from .areas import commerce
+from .areas import catalog, commerce
 from .areas.audience import AudienceData, Members  # noqa: F401 (Members re-exported)
 from .areas.catalog import CatalogData
 from .areas.commerce import CommerceData
@@ -54,14 +54,15 @@ from .resources import (
     ulid,
 )
 
-SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images", *commerce.SIZES)
+SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images", *catalog.SIZES, *commerce.SIZES)
 PRESETS = {
     "tiny": {"profiles": 300, "events": 3000, "flows": 8, "flow_actions": 30, "templates": 12, "universal_content": 8, "forms": 5, "images": 15},
     "demo": {"profiles": 5_000, "events": 100_000, "flows": 24, "flow_actions": 100, "templates": 30, "universal_content": 24, "forms": 12, "images": 60},
     "bench": {"profiles": 200_000, "events": 1_000_000, "flows": 200, "flow_actions": 1000, "templates": 100, "universal_content": 60, "forms": 30, "images": 300},
 }
-for _name, _sizes in commerce.PRESET_SIZES.items():
-    PRESETS[_name].update(_sizes)
+for _area in (catalog, commerce):
+    for _name, _sizes in _area.PRESET_SIZES.items():
+        PRESETS[_name].update(_sizes)
 SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
 CHANNELS = ("email", "sms", "mobile_push")
 
@@ -149,7 +150,7 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         self._build_universal_content(sizes["universal_content"])
         self._build_forms(sizes["forms"])
         self._build_images(sizes["images"])
-        self._build_catalog()
+        self._build_catalog(sizes["catalog_items"])
         self._build_tags()
         self.events_store = EventStore(seed)
         self._build_events(events)
@@ -160,7 +161,7 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes.
 
         Sizes beyond profiles and events: flows, flow_actions (spread over the flows), templates,
-        universal_content, forms, images, coupons, coupon_codes (spread over the coupons), reviews;
+        universal_content, forms, images, catalog_items (each with one to four variants), coupons, coupon_codes (spread over the coupons), reviews;
         e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)` or `(..., coupons=50, coupon_codes=20000)`.
         """
         if size not in PRESETS:

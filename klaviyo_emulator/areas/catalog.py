@@ -18,6 +18,9 @@ ENDPOINTS = (
     from_spec("/api/catalog-variants", "catalog-variant", "catalog_variants", default_sort="created"),
     from_spec("/api/catalog-categories", "catalog-category", "catalog_categories", default_sort="created"),
 )
+# Items per preset: 120 everywhere (the long-standing count other tests rely on); override with catalog_items=.
+PRESET_SIZES = {"tiny": {"catalog_items": 120}, "demo": {"catalog_items": 120}, "bench": {"catalog_items": 120}}
+SIZES = ("catalog_items",)
 PREFIX = "$custom:::$default:::"
 CATEGORIES = (("CAT-0", "Apparel"), ("CAT-1", "Home"), ("CAT-2", "Outdoors"), ("CAT-3", "Accessories"), ("CAT-SALE", "Sale"),
               ("CAT-NEW", "New Arrivals"))  # fmt: skip

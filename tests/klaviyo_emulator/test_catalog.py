@@ -156,3 +156,11 @@ def test_catalog_mutations_show_on_the_next_read(fresh):
         account.update_catalog_item(item_id, sku="x")
     with pytest.raises(ValueError):
         account.add_catalog_item("NEW-1", "again")
+
+
+def test_catalog_size_is_controllable():
+    from klaviyo_emulator import Account
+
+    big = Account.generate(seed=3, size="tiny", catalog_items=450)
+    assert len(big.catalog_rows) == 450 and len(big.catalog_variant_rows) > 450
+    assert all(len(Account.generate(seed=3, size=size, profiles=10, events=0).catalog_rows) == 120 for size in ("tiny", "demo"))
