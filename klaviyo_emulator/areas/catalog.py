@@ -169,6 +169,25 @@ class CatalogData:
                     category.keys["item.id"].remove(item_id)
             self._catalog_index()
 
+    def delete_catalog_variant(self, variant_id: str) -> None:
+        with self.lock:
+            before = len(self.catalog_variant_rows)
+            self.catalog_variant_rows[:] = [v for v in self.catalog_variant_rows if v.id != variant_id]
+            if len(self.catalog_variant_rows) == before:
+                raise KeyError(f"unknown catalog variant {variant_id!r}")
+            self._catalog_index()
+
+    def delete_catalog_category(self, category_id: str) -> None:
+        """Delete a category; its items stay, outside it."""
+        with self.lock:
+            row = next((c for c in self.catalog_category_rows if c.id == category_id), None)
+            if row is None:
+                raise KeyError(f"unknown catalog category {category_id!r}")
+            self.catalog_category_rows.remove(row)
+            for item in self.catalog_rows:
+                if category_id in item.keys["category.id"]:
+                    item.keys["category.id"].remove(category_id)
+
     def add_catalog_category(self, external_id: str, name: str, items: tuple[str, ...] = ()) -> str:
         """Create a category now() holding existing items; returns its id."""
         with self.lock:

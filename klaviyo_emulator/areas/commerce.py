@@ -217,6 +217,15 @@ class CommerceData:
             self.coupon_rows.append(Row(external_id, {"external_id": external_id, "description": description, "monitor_configuration": None}, {"id": external_id}))
             return external_id
 
+    def delete_coupon(self, coupon_id: str) -> None:
+        """Delete a coupon and every code of it."""
+        with self.lock:
+            before = len(self.coupon_rows)
+            self.coupon_rows[:] = [r for r in self.coupon_rows if r.id != coupon_id]
+            if len(self.coupon_rows) == before:
+                raise KeyError(f"unknown coupon {coupon_id!r}")
+            self.coupon_code_rows[:] = [r for r in self.coupon_code_rows if r.extra["coupon"] != coupon_id]
+
     def add_coupon_code(self, coupon_id: str, unique_code: str | None = None, status: str = "UNASSIGNED", profile_id: str | None = None,
                         expires_at: int | None = None) -> str:  # fmt: skip
         """Add a code to a coupon (expires_at in epoch µs or None); returns its id."""
@@ -340,6 +349,13 @@ class CommerceData:
             if public_reply is not None:
                 row.attrs["public_reply"] = {"content": public_reply, "author": "Example Shop", "updated": row.attrs["updated"]}
 
+    def delete_review(self, review_id: str) -> None:
+        with self.lock:
+            before = len(self.review_rows)
+            self.review_rows[:] = [r for r in self.review_rows if r.id != review_id]
+            if len(self.review_rows) == before:
+                raise KeyError(f"unknown review {review_id!r}")
+
     # ---- push tokens
     def _build_push_tokens(self) -> None:
         self.push_token_rows: list[Row] = []
@@ -382,3 +398,11 @@ class CommerceData:
             row = self._new_push_token(idx, h, self.now_us() // 1_000_000 * 1_000_000)
             self.push_token_rows.sort(key=lambda r: r.id)
             return row.id
+
+    def delete_push_token(self, token_id: str) -> None:
+        """Remove a push token (e.g. the app was uninstalled)."""
+        with self.lock:
+            before = len(self.push_token_rows)
+            self.push_token_rows[:] = [r for r in self.push_token_rows if r.id != token_id]
+            if len(self.push_token_rows) == before:
+                raise KeyError(f"unknown push token {token_id!r}")

@@ -150,6 +150,12 @@ def test_catalog_mutations_show_on_the_next_read(fresh):
     assert ids(client, "/api/catalog-categories", {"filter": f"equals(item.id,'{old}')"}) == []
     cid = account.add_catalog_category("CAT-GIFTS", "Gifts", items=(item_id,))
     assert cid in ids(client, "/api/catalog-categories", {"filter": f"equals(item.id,'{item_id}')"})
+    variant = account.variants_of(item_id)[0].id
+    account.delete_catalog_variant(variant)
+    assert ids(client, "/api/catalog-variants", {"filter": f"equals(item.id,'{item_id}')"}) == [item_id + "-M"]
+    account.delete_catalog_category(cid)
+    assert cid not in ids(client, "/api/catalog-categories", {})
+    assert item_id not in ids(client, "/api/catalog-items", {"filter": f"equals(category.id,'{cid}')"})
     with pytest.raises(KeyError):
         account.delete_catalog_item(old)
     with pytest.raises(KeyError):

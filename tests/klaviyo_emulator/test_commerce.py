@@ -224,6 +224,14 @@ def test_commerce_mutations_show_on_the_next_read(fresh):
 
     token = account.add_push_token(profile, platform="android")
     assert token in ids(client, "/api/push-tokens", {"filter": f"equals(profile.id,'{profile}')"})
+    account.delete_push_token(token)
+    assert token not in ids(client, "/api/push-tokens", {"filter": f"equals(profile.id,'{profile}')"})
+    account.delete_review(rid)
+    assert ids(client, "/api/reviews", {"filter": "greater-or-equal(created,2026-11-01T00:00:00Z)"}) == []
+    gone = account.coupon_rows[0].id
+    account.delete_coupon(gone)
+    assert gone not in ids(client, "/api/coupons", {})
+    assert ids(client, "/api/coupon-codes", {"filter": f"equals(coupon.id,['{gone}'])"}) == []
     account.update_account(timezone="Europe/Berlin", preferred_currency="EUR")
     assert client.get("/api/accounts").json()["data"][0]["attributes"]["timezone"] == "Europe/Berlin"
     with pytest.raises(KeyError):

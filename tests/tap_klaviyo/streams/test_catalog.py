@@ -81,6 +81,22 @@ def test_coupon_codes_of_50_coupons_and_20000_codes_cost_201_requests():
         assert (record["coupon_id"], record["profile_id"], record["status"]) == (row.extra["coupon"], row.extra["profile"], row.attrs["status"])
 
 
+def test_codes_of_more_than_100_coupons_are_read_100_coupons_a_walk():
+    from klaviyo_emulator import Account, Emulator
+
+    account = Account.generate(seed=6, size="tiny", coupons=150, coupon_codes=1000)
+    with Emulator(account, rate_limits=False) as emulator:
+        result = run_tap(tap_config(emulator), streams=("coupon_codes",))
+        requests = [r for r in emulator.requests if r.path.rstrip("/") == "/api/coupon-codes"]
+        coupon_pages = [r for r in emulator.requests if r.path.rstrip("/") == "/api/coupons"]
+    order = [row.id for row in account.coupon_rows]  # /api/coupons lists them by id
+    order.sort()
+    walks = [set(order[:100]), set(order[100:])]
+    per_walk = [sum(1 for row in account.coupon_code_rows if row.extra["coupon"] in walk) for walk in walks]
+    assert len(coupon_pages) == 2 and len(requests) == sum(-(-n // 100) for n in per_walk)
+    assert sorted(result.ids("coupon_codes")) == sorted(row.id for row in account.coupon_code_rows)
+
+
 def test_a_first_commerce_run_costs_one_request_per_endpoint_here(emulator, account):
     before = len(emulator.requests)
     result = run_tap(tap_config(emulator), streams=COMMERCE)
