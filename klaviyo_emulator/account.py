@@ -31,8 +31,10 @@ from typing import Callable, Iterator
 
 import msgspec
 
+from .areas import catalog, commerce
 from .areas.audience import AudienceData, Members  # noqa: F401 (Members re-exported)
 from .areas.catalog import CatalogData
+from .areas.commerce import CommerceData
 from .areas.content import ContentData
 from .areas.messaging import MessagingData
 from .events import EventStore
@@ -52,12 +54,15 @@ from .resources import (
     ulid,
 )
 
-SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images")
+SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images", *catalog.SIZES, *commerce.SIZES)
 PRESETS = {
     "tiny": {"profiles": 300, "events": 3000, "flows": 8, "flow_actions": 30, "templates": 12, "universal_content": 8, "forms": 5, "images": 15},
     "demo": {"profiles": 5_000, "events": 100_000, "flows": 24, "flow_actions": 100, "templates": 30, "universal_content": 24, "forms": 12, "images": 60},
     "bench": {"profiles": 200_000, "events": 1_000_000, "flows": 200, "flow_actions": 1000, "templates": 100, "universal_content": 60, "forms": 30, "images": 300},
 }
+for _area in (catalog, commerce):
+    for _name, _sizes in _area.PRESET_SIZES.items():
+        PRESETS[_name].update(_sizes)
 SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
 CHANNELS = ("email", "sms", "mobile_push")
 
@@ -117,7 +122,7 @@ PROFILE_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class Account(AudienceData, MessagingData, ContentData, CatalogData):
+class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceData):
     """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs.
 
     Areas (klaviyo_emulator/areas/) contribute generators and mutation helpers as mixins.
@@ -145,17 +150,19 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData):
         self._build_universal_content(sizes["universal_content"])
         self._build_forms(sizes["forms"])
         self._build_images(sizes["images"])
-        self._build_catalog()
+        self._build_catalog(sizes["catalog_items"])
         self._build_tags()
         self.events_store = EventStore(seed)
         self._build_events(events)
+        self._build_commerce(sizes["coupons"], sizes["coupon_codes"], sizes["reviews"])
 
     @classmethod
     def generate(cls, seed: int = 1, size: str = "tiny", profiles: int | None = None, events: int | None = None, **sizes: int | None) -> "Account":
         """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes.
 
         Sizes beyond profiles and events: flows, flow_actions (spread over the flows), templates,
-        universal_content, forms, images; e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)`.
+        universal_content, forms, images, catalog_items (each with one to four variants), coupons, coupon_codes (spread over the coupons), reviews;
+        e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)` or `(..., coupons=50, coupon_codes=20000)`.
         """
         if size not in PRESETS:
             raise ValueError(f"unknown size {size!r}; choose one of {sorted(PRESETS)}")

@@ -185,7 +185,7 @@ def parse_query(ep: Endpoint, revision: str, path: str, params: list[tuple[str, 
             fields[key[7:-1]] = values
         elif key.startswith("page[") and key not in ("page[size]", "page[cursor]"):
             raise invalid(f"'{key}' is not a valid query parameter.", key)
-    if ep.filter_required and revision < OMNI_REVISION:
+    if ep.filter_required and "messages.channel" in ep.filters and revision < OMNI_REVISION:  # campaigns; other required filters: their handler
         channel = [c for c in conditions if c.field == "messages.channel"]
         if not channel:
             raise invalid_filter(CHANNEL_REQUIRED)

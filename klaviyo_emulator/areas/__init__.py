@@ -7,11 +7,12 @@ Account mixin.
 
 from __future__ import annotations
 
-from . import audience, catalog, content, events, messaging
+from . import audience, catalog, commerce, content, events, messaging
 
-AREAS = (audience, messaging, content, catalog, events)
+AREAS = (audience, messaging, content, catalog, commerce, events)
 ENDPOINTS = tuple(ep for area in AREAS for ep in area.ENDPOINTS)
 
 
-class Handlers(audience.AudienceHandlers, messaging.MessagingHandlers, content.ContentHandlers, catalog.CatalogHandlers, events.EventsHandlers):
+class Handlers(audience.AudienceHandlers, messaging.MessagingHandlers, content.ContentHandlers, catalog.CatalogHandlers, commerce.CommerceHandlers,
+               events.EventsHandlers):
     """Render validated queries against an Account into JSON:API documents (bytes)."""

@@ -12,6 +12,16 @@ from tap_klaviyo.streams.audience import (
     SegmentMembersStream,
     SegmentsStream,
 )
+from tap_klaviyo.streams.catalog import (
+    AccountsStream,
+    CatalogCategoriesStream,
+    CatalogItemsStream,
+    CatalogVariantsStream,
+    CouponCodesStream,
+    CouponsStream,
+    PushTokensStream,
+    ReviewsStream,
+)
 from tap_klaviyo.streams.content import (
     FormsStream,
     ImagesStream,
@@ -40,4 +50,12 @@ STREAMS = (
     ImagesStream,
     TagsStream,
     TagGroupsStream,
+    CatalogItemsStream,
+    CatalogVariantsStream,
+    CatalogCategoriesStream,
+    CouponsStream,
+    CouponCodesStream,
+    ReviewsStream,
+    PushTokensStream,
+    AccountsStream,
 )

@@ -4,8 +4,8 @@ The server is PostgreSQL itself (tests/e2e/postgres_server.py, started and stopp
 the loader is the one meltano.yml pins (MeltanoLabs' target-postgres), installed by `meltano install`.
 Checked: exact row counts per table against the emulator's account, a second incremental run from Meltano's
 state (upserts: no duplicates from the lookback), the column types (date-times holding the right instant,
-objects and arrays of objects as queryable jsonb), the opt-in email-hashing extractor, and (xfail until the tap
-implements it) that the weekly full run drops a removed list membership.
+objects and arrays of objects as queryable jsonb), the opt-in email-hashing extractor, and that the weekly full
+run (FULL_TABLE with ACTIVATE_VERSION) drops a removed list membership.
 """
 
 from __future__ import annotations
@@ -322,11 +322,6 @@ def test_meltano_config_list_weekly_full(project):
     assert {stream: rule["replication-method"] for stream, rule in definition["metadata"].items()} == dict.fromkeys(EMAIL_STREAMS, "FULL_TABLE")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tap does not yet apply a FULL_TABLE override from the catalog nor emit ACTIVATE_VERSION "
-    "(emit_activate_version_messages), and the emulator has no Account.remove_list_member yet",
-)
 def test_postgres_weekly_full_drops_a_removed_list_membership(project, postgres):
     account = Account.generate(seed=23, size="tiny")
     with Emulator(account, rate_limits=False) as emulator:

@@ -93,6 +93,17 @@ CASES = [
     ("/api/templates", "/api/templates", {}),
     ("/api/tags", "/api/tags", {"include": "tag-group"}),
     ("/api/catalog-items", "/api/catalog-items", {"include": "variants"}),
+    ("/api/catalog-items", "/api/catalog-items", {}),
+    ("/api/catalog-variants", "/api/catalog-variants", {}),
+    ("/api/catalog-categories", "/api/catalog-categories", {"page[size]": "2"}),
+    ("/api/coupons", "/api/coupons", {"page[size]": "2"}),
+    ("/api/coupon-codes", "/api/coupon-codes", {"filter": "any(coupon.id,['SUMMER5','FREESHIP5','VIP25','WELCOME25'])", "include": "coupon", "page[size]": "7"}),
+    ("/api/coupon-codes", "/api/coupon-codes", {"filter": "equals(coupon.id,['SUMMER5'])"}),
+    ("/api/reviews", "/api/reviews", {"page[size]": "100"}),
+    ("/api/reviews", "/api/reviews", {"include": "events", "filter": "equals(status,'rejected')"}),
+    ("/api/push-tokens", "/api/push-tokens", {"include": "profile"}),
+    ("/api/push-tokens", "/api/push-tokens", {"include": "profile", "fields[profile]": "email"}),
+    ("/api/accounts", "/api/accounts", {}),
 ] + [
     ("/api/campaigns", "/api/campaigns", {"filter": f"equals(messages.channel,'{channel}'){archived}", "include": "campaign-messages,tags"})
     for channel in ("email", "sms", "mobile_push")

@@ -23,6 +23,14 @@ ROW_TABLES = {
     "tags": "tag_rows",
     "tag_groups": "tag_group_rows",
     "segments": "segment_rows",
+    "catalog_items": "catalog_rows",
+    "catalog_variants": "catalog_variant_rows",
+    "catalog_categories": "catalog_category_rows",
+    "coupons": "coupon_rows",
+    "coupon_codes": "coupon_code_rows",
+    "reviews": "review_rows",
+    "push_tokens": "push_token_rows",
+    "accounts": "account_rows",
 }
 
 
