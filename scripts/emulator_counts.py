@@ -15,12 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from klaviyo_emulator import Account  # noqa: E402
+from tap_klaviyo.streams import STREAMS as TAP_STREAMS  # noqa: E402
 from tests.tap_klaviyo.expected import expected_keys  # noqa: E402
 
-STREAMS = (
-    "lists", "list_members", "campaigns", "profiles", "global_exclusions", "metrics",
-    "bounce", "click", "dropped_email", "mark_as_spam", "receive", "unsubscribe",
-)  # fmt: skip
+STREAMS = tuple(stream.name for stream in TAP_STREAMS)  # every stream: the demo selects them all
 
 
 def main() -> int:

@@ -17,15 +17,13 @@ from pathlib import Path
 import pytest
 
 from klaviyo_emulator import Account
+from tap_klaviyo.streams import STREAMS as TAP_STREAMS
 from tests.e2e.meltano_project import MeltanoProject, find_meltano, tap_env
 from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys, suppression_of
 
 pytestmark = pytest.mark.slow
 
-STREAMS = (
-    "lists", "list_members", "campaigns", "profiles", "global_exclusions", "metrics",
-    "bounce", "click", "dropped_email", "mark_as_spam", "receive", "unsubscribe",
-)  # fmt: skip
+STREAMS = tuple(stream.name for stream in TAP_STREAMS)  # meltano.yml selects every stream
 EVENT_STREAMS = tuple(EVENT_STREAM_METRICS)
 LOOKBACK_MINUTES = 60
 SCHEMA = "tap_klaviyo"  # default_target_schema in meltano.yml

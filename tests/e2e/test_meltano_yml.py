@@ -66,8 +66,9 @@ def test_extractor_definition_is_complete(meltano_yml, about):
 
 def test_loaders_are_pinned(meltano_yml):
     duckdb = plugin(meltano_yml, "loaders", "target-duckdb")
-    # target-duckdb loads through DuckDB's CSV reader; from duckdb 1.3 on it drops a batch's first row.
-    assert sorted(duckdb["pip_url"].split()) == ["duckdb==1.2.2", "target-duckdb==0.8.0"]
+    # target-duckdb loads through DuckDB's CSV reader, whose sniffer drops a batch's first row in newer
+    # duckdb (1.1.3 and 1.2.2 when every column is text, 1.3+ elsewhere too).
+    assert sorted(duckdb["pip_url"].split()) == ["duckdb==1.0.0", "target-duckdb==0.8.0"]
     jsonl = plugin(meltano_yml, "loaders", "target-jsonl")
     assert jsonl["pip_url"] == "target-jsonl==0.1.4"
     # The newest release that installs on Python 3.11 with its own dependencies (singer-sdk 0.54.9, psycopg 3).
@@ -94,12 +95,14 @@ def test_inherited_extractors_jobs_and_schedules(meltano_yml):
     extractors = {p["name"]: p for p in meltano_yml["plugins"]["extractors"]}
     hashed = extractors["tap-klaviyo--hashed"]
     assert hashed["inherit_from"] == "tap-klaviyo"
-    assert set(hashed["config"]["stream_maps"]) == {"profiles", "list_members", "global_exclusions"}
+    assert set(hashed["config"]["stream_maps"]) == {
+        "profiles", "list_members", "segment_members", "global_exclusions", "list_exclusions", "reviews"
+    }
     assert all(m["email"] == "md5(email) if email else None" for m in hashed["config"]["stream_maps"].values())
     weekly = extractors["tap-klaviyo--weekly-full"]
     assert weekly["inherit_from"] == "tap-klaviyo"
     assert weekly["config"]["emit_activate_version_messages"] is True
-    streams = {"list_members", "profiles", "global_exclusions"}
+    streams = {"list_members", "segment_members", "profiles", "global_exclusions", "list_exclusions"}
     assert {s: m["replication-method"] for s, m in weekly["metadata"].items()} == dict.fromkeys(streams, "FULL_TABLE")
     assert {rule.split(".")[0] for rule in weekly["select"]} == streams
     jobs = {job["name"]: job["tasks"] for job in meltano_yml["jobs"]}
