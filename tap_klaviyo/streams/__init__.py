@@ -11,6 +11,7 @@ from tap_klaviyo.streams.audience import (
 )
 from tap_klaviyo.streams.content import (
     FormsStream,
+    FormVersionsStream,
     ImagesStream,
     TagGroupsStream,
     TagsStream,
@@ -18,12 +19,16 @@ from tap_klaviyo.streams.content import (
     UniversalContentStream,
 )
 from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
-from tap_klaviyo.streams.messaging import CampaignsStream
+from tap_klaviyo.streams.messaging import CampaignMessagesStream, CampaignsStream, FlowActionsStream, FlowMessagesStream, FlowsStream
 
 STREAMS = (
     ListsStream,
     ListMembersStream,
     CampaignsStream,
+    CampaignMessagesStream,
+    FlowsStream,
+    FlowActionsStream,
+    FlowMessagesStream,
     ProfilesStream,
     GlobalExclusionsStream,
     MetricsStream,
@@ -31,6 +36,7 @@ STREAMS = (
     TemplatesStream,
     UniversalContentStream,
     FormsStream,
+    FormVersionsStream,
     ImagesStream,
     TagsStream,
     TagGroupsStream,
