@@ -8,6 +8,7 @@ only those send actions that show a change (`FanOutStream`), with a periodic swe
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import typing as t
@@ -60,8 +61,8 @@ class CampaignsStream(KlaviyoStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        # Per partition: (window read, [(campaign updated_at, message record)]) of a complete read,
-        # handed to campaign_messages so that it needs no request of its own.
+        # Per partition: (window read, [(campaign updated_at, its message records)]) of a complete
+        # read, handed to campaign_messages so that it needs no request of its own.
         self.handed_off: dict[tuple, tuple[t.Any, list[tuple[str | None, list[dict]]]]] = {}
         self.synced = False
 
@@ -146,7 +147,8 @@ class CampaignMessagesStream(CampaignsStream):
         return window
 
     def message_record(self, resource: jsonapi.Resource, campaign: dict) -> dict:
-        record = {"id": resource.id, **jsonapi.attributes_of(resource)}
+        # A copy: the campaign record embeds the same attributes, and emitting it may prune them.
+        record = {"id": resource.id, **copy.deepcopy(jsonapi.attributes_of(resource))}
         for name in ("campaign", "template", "image"):
             ref = jsonapi.related(resource, name)
             record[f"{name}_id"] = ref.id if isinstance(ref, jsonapi.Ref) else None
@@ -188,6 +190,7 @@ class CampaignMessagesStream(CampaignsStream):
         value = self._campaign_time.pop(latest_record.get("id"), None)
         if value is not None:
             super()._increment_stream_state({self.replication_key: value}, context=context)
+
 
 FLOW_ACTIONS_KEY = "_flow_actions"  # a flow record's included actions, taken off before it is emitted
 
