@@ -653,6 +653,25 @@ class KlaviyoStream(RESTStream):
         self._partition_state["replication_key"] = self.replication_key
         self._partition_state["replication_key_value"] = value
 
+    def records_in_window(self, context: Context | None, records: t.Iterable[dict]) -> list[dict]:
+        """Records already read (e.g. from another stream's include), cut to this run's window and
+        sorted on the replication key, so that every STATE's bookmark covers all records before it.
+        Copies: the records may be shared with other streams."""
+        window = self.sync_window(context)
+        key = self.replication_key
+        self._partition_state = self.get_context_state(context)
+        self._bookmark = self._partition_state.get("replication_key_value")
+        start = timeutil.to_rfc3339(window.start) if window.start > ALL_HISTORY else None
+        end = timeutil.to_rfc3339(window.end)
+        kept = [
+            copy.deepcopy(record)
+            for record in records
+            if (record.get(key) is None and start is None)
+            or (record.get(key) is not None and (start is None or record[key] >= start) and record[key] < end)
+        ]
+        kept.sort(key=lambda record: (record.get(key) or "", str(record.get("id"))))
+        return kept
+
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         """The SDK's log, with its bare "An unhandled error occurred" line made useful.
 
@@ -873,6 +892,84 @@ class KlaviyoStream(RESTStream):
                     pages.close()
                     return WindowResult(window, records, last, remainder)
         return WindowResult(window, records, window.end)
+
+
+class FanOutStream(KlaviyoStream):
+    """A child collection read per parent (one partition each), and only where the parent shows a change.
+
+    A partition keeps, beside its bookmark, `read_to` (the end of its last complete read) and
+    `digest` (a fingerprint of what the parent shows of its children, when it shows any). It is
+    read again when it was never read, when its parent's update time is at or after `read_to`
+    minus the lookback, when the digest changed, or when a sweep of every partition is due:
+    `sweep_hours` after the stream's last complete sweep (`swept_at` in the stream's state), for
+    child edits that move neither the parent's update time nor what it shows. Each read is the
+    usual bounded, sorted range from the partition's bookmark.
+    """
+
+    def parent_changed_at(self, context: Context) -> str | None:
+        """The parent's update time (RFC 3339); None: unknown, so the partition is always read."""
+        return None
+
+    def parent_digest(self, context: Context) -> str | None:  # noqa: ARG002
+        """A fingerprint of the children as the parent shows them; None: the parent shows nothing."""
+        return None
+
+    @cached_property
+    def sweep_due(self) -> bool:
+        swept = self.stream_state.get("swept_at")
+        if not swept:
+            return True
+        try:
+            last = timeutil.parse_datetime(swept)
+        except ValueError:
+            return True
+        hours = float(self.config.get("sweep_hours", 24))
+        return self._tap.run_started_at - last >= dt.timedelta(hours=hours)
+
+    def needs_read(self, context: Context) -> bool:
+        if self.sweep_due:
+            return True
+        state = self.get_context_state(context)
+        read_to = state.get("read_to")
+        changed = self.parent_changed_at(context)
+        if not read_to or changed is None or self.parent_digest(context) != state.get("digest"):
+            return True
+        try:
+            since = timeutil.parse_datetime(read_to) - dt.timedelta(minutes=float(self.config["lookback_minutes"]))
+            return timeutil.parse_datetime(changed) >= since
+        except ValueError:
+            return True
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        if not context:  # no parent: the SDK still calls once without a partition
+            return
+        if not self.needs_read(context):
+            self._fan_out_skipped = getattr(self, "_fan_out_skipped", 0) + 1
+            return
+        self._fan_out_read = getattr(self, "_fan_out_read", 0) + 1
+        window = self.sync_window(context)
+        yield from super().get_records(context)
+        state = self.get_context_state(context)
+        state["read_to"] = timeutil.to_rfc3339(window.end)
+        digest = self.parent_digest(context)
+        if digest is not None:
+            state["digest"] = digest
+
+    def sync(self, context: Context | None = None) -> None:
+        self._fan_out_read = self._fan_out_skipped = 0
+        sweep = self.sweep_due
+        super().sync(context)
+        self.logger.info(
+            "Stream %s read %d of %d partitions (%s)",
+            self.name,
+            self._fan_out_read,
+            self._fan_out_read + self._fan_out_skipped,
+            "a sweep of every partition" if sweep else "those whose parent changed; no sweep due",
+        )
+        if sweep and context is None:
+            self.stream_state["swept_at"] = timeutil.to_rfc3339(self._tap.run_started_at)
+            self.state_manager.is_flushed = False
+            self._write_state_message()
 
 
 class _Progress:

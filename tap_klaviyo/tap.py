@@ -275,6 +275,18 @@ class TapKlaviyo(Tap):
             ),
         ),
         th.Property(
+            "sweep_hours",
+            th.IntegerType,
+            default=24,
+            title="Sweep interval (hours)",
+            description=(
+                "flow_messages and form_versions read the children of only those flow actions and forms that show a "
+                "change, and every child at most this many hours apart: Klaviyo does not say that editing a flow "
+                "message or a form version moves its parent's update time, so such an edit waits at most this long. "
+                "0 reads every child on every run (one request per send action and per form)."
+            ),
+        ),
+        th.Property(
             "request_timeout",
             th.NumberType,
             default=60,

@@ -24,6 +24,7 @@ from tap_klaviyo.streams.catalog import (
 )
 from tap_klaviyo.streams.content import (
     FormsStream,
+    FormVersionsStream,
     ImagesStream,
     TagGroupsStream,
     TagsStream,
@@ -31,12 +32,16 @@ from tap_klaviyo.streams.content import (
     UniversalContentStream,
 )
 from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
-from tap_klaviyo.streams.messaging import CampaignsStream
+from tap_klaviyo.streams.messaging import CampaignMessagesStream, CampaignsStream, FlowActionsStream, FlowMessagesStream, FlowsStream
 
 STREAMS = (
     ListsStream,
     ListMembersStream,
     CampaignsStream,
+    CampaignMessagesStream,
+    FlowsStream,
+    FlowActionsStream,
+    FlowMessagesStream,
     ProfilesStream,
     GlobalExclusionsStream,
     SegmentsStream,
@@ -47,6 +52,7 @@ STREAMS = (
     TemplatesStream,
     UniversalContentStream,
     FormsStream,
+    FormVersionsStream,
     ImagesStream,
     TagsStream,
     TagGroupsStream,

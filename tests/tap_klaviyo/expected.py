@@ -77,6 +77,16 @@ def expected_keys(account: Account, stream: str) -> set:
         return {(item["list_id"], profile["id"]) for profile in account.profiles() for item in list_suppressions_of(profile)}
     if stream == "campaigns":
         return {campaign["id"] for campaign in account.campaigns()}
+    if stream == "campaign_messages":
+        return {message["id"] for message in account.campaign_message_resources()}
+    if stream == "flows":
+        return {row.id for row in account.flow_rows}
+    if stream == "flow_actions":
+        return set(account.flow_action_by_id)
+    if stream == "flow_messages":
+        return set(account.flow_message_by_id)
+    if stream == "form_versions":
+        return {row.id for versions in account.form_versions.values() for row in versions}
     if stream == "metrics":
         return {metric["id"] for metric in account.metrics()}
     if stream in ROW_TABLES:
