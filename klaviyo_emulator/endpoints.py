@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from .areas import ENDPOINTS, Handlers
-from .areas.messaging import OMNI_CAMPAIGNS
+from .areas.messaging import OMNI_CAMPAIGNS, OMNI_ENDPOINTS
+from .errors import not_found
 from .core import OMNI_REVISION, Endpoint, FieldSpec, Query, matches, parse_query, predicate  # noqa: F401 (re-exported)
 
 __all__ = ["ENDPOINTS", "OMNI_CAMPAIGNS", "ROUTES", "Endpoint", "FieldSpec", "Handlers", "Query", "match", "parse_query"]
@@ -22,6 +23,7 @@ def _route(path: str) -> re.Pattern:
 
 
 ROUTES = tuple((_route(ep.path), ep) for ep in ENDPOINTS)
+OMNI_ROUTES = tuple((_route(ep.path), ep) for ep in OMNI_ENDPOINTS)  # from 2026-10-15 only
 
 
 def match(path: str, revision: str) -> tuple[Endpoint, str | None] | None:
@@ -31,5 +33,11 @@ def match(path: str, revision: str) -> tuple[Endpoint, str | None] | None:
         if m:
             if ep.operation == "get_campaigns" and revision >= OMNI_REVISION:
                 ep = OMNI_CAMPAIGNS
+            return ep, m.groupdict().get("id")
+    for pattern, ep in OMNI_ROUTES:
+        m = pattern.match(path)
+        if m:
+            if revision < OMNI_REVISION:
+                raise not_found("No valid revisions found for method")
             return ep, m.groupdict().get("id")
     return None

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from .account import Account
-from .endpoints import ROUTES, Handlers, match, parse_query
+from .endpoints import OMNI_ROUTES, ROUTES, Handlers, match, parse_query
 from .errors import ApiError, not_found, throttled
 from .faults import Fault, FaultPlan, FaultQueue
 from .ratelimit import RateLimiter
@@ -268,7 +268,7 @@ class Emulator:
         rate_headers: dict[str, str] = {}
         try:
             lowered = {k.lower(): v for k, v in headers.items()}
-            if not any(pattern.match(path) for pattern, _ in ROUTES):
+            if not any(pattern.match(path) for pattern, _ in ROUTES + OMNI_ROUTES):
                 raise not_found(f"The path {path} could not be found.")
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f'Method "{method}" not allowed.')

@@ -11,7 +11,10 @@ for the others (the spec does not say which values these filters compare).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Callable
+
+import msgspec
 
 from ..core import FieldSpec, GT_LT, Endpoint, HandlerBase, Query, from_spec
 from ..errors import not_found
@@ -30,17 +33,73 @@ def _str(single=(), list_=()) -> FieldSpec:
     return FieldSpec("string", tuple(single), tuple(list_))
 
 
-# GET /api/campaigns from revision 2026-10-15 ("omni" campaigns, [SDK25]); not in the 2026-07-15 summary, so hand-written.
-OMNI_CAMPAIGNS = Endpoint(
-    "get_campaigns", "/api/campaigns", "campaign",
+# Revision 2026-10-15 ("omni" campaigns): not in the 2026-07-15 summary, so hand-written from the facts of
+# shared/docs/klaviyo-2026-10-15.md (§1.1 filters F1/F2, sorts, page sizes, includes; §1.4 sparse fieldsets).
+OMNI_CAMPAIGN_FIELDS = (
+    "created_at", "definition", "definition.archived", "definition.builder", "definition.color", "definition.description",
+    "definition.name", "definition.send_settings", "definition.send_settings.exit_condition_conversion_metric_id",
+    "definition.send_settings.exit_condition_enabled", "definition.send_settings.send_passed_rltz_immediately",
+    "definition.send_settings.send_strategy", "definition.send_settings.send_timezone", "id", "updated_at",
+)  # fmt: skip
+OMNI_MESSAGE_FIELDS = (
+    "created", "definition", "definition.ab_test", "definition.ab_test.winner_metric", "definition.ab_test.winner_percentage",
+    "definition.ab_test.winner_wait_hours", "definition.name", "definition.send_options",
+    *(f"definition.send_options.{n}" for n in ("is_ignoring_unsubscribes", "recipient_percentage", "send_strategy", "send_time",
+                                                 "send_times", "throttle_unit", "throttling_type")),
+    "definition.status", "definition.tracking_options",
+    *(f"definition.tracking_options.{n}" for n in ("is_add_utm", "is_tracking_clicks", "is_tracking_opens")), "id", "updated",
+)  # fmt: skip
+OMNI_AUDIENCE_FIELDS = ("created", "definition", "definition.excluded", "definition.included", "definition.name", "definition.priority", "id", "updated")
+VARIATION_DETAILS = (
+    "action_buttons", "add_info_link", "add_opt_out_language", "add_org_prefix", "android_deep_link", "badge", "badge_config", "badge_value",
+    "bcc_email", "body", "cc_email", "channel", "content_available", "cost", "dynamic_media_template", "from_email", "from_label",
+    "include_contact_card", "ios_deep_link", "kv_pairs", "message_hierarchy", "mms_dynamic_image_template", "mms_static_image_asset_id",
+    "mutable_content", "open_action", "preview_text", "push_type", "reply_to_email", "shorten_links", "sound", "sound_file_name",
+    "static_asset_id", "subject", "template_id", "text_message_type", "title", "video_asset_id", "web_url",
+)  # fmt: skip
+OMNI_VARIATION_FIELDS = ("created", "definition", "definition.name", "definition.details", *(f"definition.details.{n}" for n in VARIATION_DETAILS), "id", "updated")
+MESSAGE_STATUSES = ("cancelled", "draft", "scheduled", "sending", "sent")
+
+
+def _fields(**types: tuple[str, ...]) -> tuple[dict, dict]:
+    """(fields, fields_nested) of an Endpoint from full dotted lists per type."""
+    fields = {f"fields[{k.replace('_', '-')}]": tuple(n for n in v if "." not in n) for k, v in types.items()}
+    nested = {f"fields[{k.replace('_', '-')}]": frozenset(n for n in v if "." in n) for k, v in types.items()}
+    return fields, nested
+
+
+def _omni(operation: str, path: str, rtype: str, handler: str, *, filters=None, sort=(), page_size=None, page_length=20, include=(),
+          fields=(), filter_required=False) -> Endpoint:  # fmt: skip
+    f, nested = fields
+    return Endpoint(operation, path, rtype, filters or {}, tuple(sort), page_size, page_length, None, tuple(include), {}, f, (10, 150), handler,
+                    filter_required=filter_required, bucket=operation, fields_nested=nested)  # fmt: skip
+
+
+_CAMPAIGN_TYPES = dict(campaign=OMNI_CAMPAIGN_FIELDS, campaign_message=OMNI_MESSAGE_FIELDS, campaign_audience=OMNI_AUDIENCE_FIELDS, tag=TAG_FIELDS)
+OMNI_CAMPAIGNS = _omni(
+    "get_campaigns", "/api/campaigns", "campaign", "campaigns_omni",
     filters={"id": _str(list_=("any",)), "name": _str(("contains",)), "archived": FieldSpec("boolean", ("equals",)),
-             "builder": _str(("equals",)), "created_at": FieldSpec("date-time", GT_LT), "updated_at": FieldSpec("date-time", GT_LT)},  # fmt: skip
-    sort=("created_at", "id", "name", "updated_at"), page_size=(100, 100), page_length=100, page_size_since=None,
-    include=("campaign-audiences", "campaign-messages", "tags"), additional={},
-    fields={"fields[campaign]": ("created_at", "definition", "id", "updated_at"), "fields[campaign-message]": ("created_at", "definition", "id", "updated_at"),
-            "fields[campaign-audience]": ("id",), "fields[tag]": TAG_FIELDS},  # fmt: skip
-    rate=(10, 150), handler="campaigns_omni",
-)
+             "builder": _str(("equals",)), "created_at": FieldSpec("date-time", GT_LT), "updated_at": FieldSpec("date-time", GT_LT)},
+    sort=("created_at", "id", "name", "updated_at"), page_size=(100, 100), page_length=100,
+    include=("campaign-audiences", "campaign-messages", "tags"), fields=_fields(**_CAMPAIGN_TYPES),
+)  # fmt: skip
+# Routes that exist from 2026-10-15 only (below it: 404 "No valid revisions found for method").
+OMNI_ENDPOINTS = (
+    _omni(
+        "get_campaign_messages", "/api/campaign-messages", "campaign-message", "campaign_messages_omni",
+        filters={"id": FieldSpec("string", ("equals",), ("any", "equals")), "campaign_id": _str(("equals",)), "name": _str(("contains",)),
+                 "status": FieldSpec("string", ("equals",), enum=MESSAGE_STATUSES),
+                 "created": FieldSpec("date-time", GT_LT), "updated": FieldSpec("date-time", GT_LT)},
+        sort=("created", "id", "name", "status", "updated"), page_size=(20, 100), page_length=20, include=("campaign", "campaign-variations"),
+        fields=_fields(campaign_message=OMNI_MESSAGE_FIELDS, campaign=OMNI_CAMPAIGN_FIELDS, campaign_variation=OMNI_VARIATION_FIELDS),
+    ),
+    _omni("get_messages_for_campaign", "/api/campaigns/{id}/campaign-messages", "campaign-message", "messages_of_campaign_omni",
+          include=("campaign",), fields=_fields(campaign_message=OMNI_MESSAGE_FIELDS, campaign=OMNI_CAMPAIGN_FIELDS)),
+    _omni("get_campaign_audiences_for_campaign", "/api/campaigns/{id}/campaign-audiences", "campaign-audience", "audiences_of_campaign_omni",
+          page_length=10_000, fields=_fields(campaign_audience=OMNI_AUDIENCE_FIELDS)),
+    _omni("get_variations_for_campaign_message", "/api/campaign-messages/{id}/campaign-variations", "campaign-variation",
+          "variations_of_message_omni", page_length=10_000, fields=_fields(campaign_variation=OMNI_VARIATION_FIELDS)),
+)  # fmt: skip
 
 FLOW_NAMES = ("Welcome Series", "Abandoned Cart", "Browse Abandonment", "Post-Purchase", "Winback", "Birthday", "Price Drop Alert", "Sunset Unengaged")
 TRIGGERS = ("Metric", "Added to List", "Date Based", "Price Drop", "Low Inventory", "Unconfigured")
@@ -76,42 +135,87 @@ class MessagingHandlers(HandlerBase):
             included = [self.sparse(self.account.render_message(m, base), names) for r in page for m in msgs[r.id]]
         return self.document(q, base, data, nxt, included + self.included_tags(q, base, "campaign", page))
 
+    # ---- campaigns at 2026-10-15 (omni): views of the same campaigns, see MessagingData.omni_*
+    def _omni_campaign_filter(self, q: Query) -> Callable | None:
+        """Archived campaigns: hidden unless the filter names `archived` when Account.omni_hides_archived_campaigns
+        (the real default is UNVERIFIED, klaviyo-2026-10-15.md §4.2), else returned like the others."""
+        if q.values("archived") or not self.account.omni_hides_archived_campaigns:
+            return None
+        return lambda r: not r.keys["archived"]
+
     def campaigns_omni(self, q: Query, base: str) -> bytes:
-        omni_rows = [self._omni_row(r) for r in self.account.campaign_rows]
-        with_messages = "campaign-messages" in q.include
-        msgs = self.account.campaign_messages
+        acc = self.account
+        rows = acc.omni_campaign_rows()
+        with_messages, with_audiences = "campaign-messages" in q.include, "campaign-audiences" in q.include
 
         def rel_data(r: Row) -> dict:
-            out = self._empty_rel_data(q, ("tags", "campaign-audiences"))
+            out = self._empty_rel_data(q, ("tags", "campaign-audiences", "campaign-messages"))
             if "tags" in q.include:
                 out["tags"] = self.tag_linkage("campaign", r.id)
             if with_messages:
-                out["campaign-messages"] = [{"type": "campaign-message", "id": m.id} for m in msgs[r.id]]
+                out["campaign-messages"] = [{"type": "campaign-message", "id": m.id} for m in acc.omni_messages_of(r.id)]
+            if with_audiences:
+                out["campaign-audiences"] = [{"type": "campaign-audience", "id": a.id} for a in acc.omni_audiences_of(r.id)]
             return out
 
-        data, page, nxt = self.rows_page(q, omni_rows, base, "campaigns", ("campaign-audiences", "campaign-messages", "tags"), rel_data, self._campaign_filter(q))
+        data, page, nxt = self.rows_page(q, rows, base, "campaigns", ("campaign-audiences", "campaign-messages", "tags"), rel_data, self._omni_campaign_filter(q))
         included = []
         if with_messages:
-            for r in page:
-                for m in msgs[r.id]:
-                    res = self.account.render_message(m, base)
-                    definition = res["attributes"]["definition"]
-                    res["attributes"] = {"definition": {"channel": definition["channel"], "status": r.extra["status"]},
-                                         "created_at": res["attributes"]["created_at"], "updated_at": res["attributes"]["updated_at"]}  # fmt: skip
-                    included.append(res)
+            names = q.fields.get("campaign-message")
+            included += [self.sparse(acc.render_omni_message(m, base), names) for r in page for m in acc.omni_messages_of(r.id)]
+        if with_audiences:
+            names = q.fields.get("campaign-audience")
+            included += [self.sparse(acc.render_omni_audience(a, base), names) for r in page for a in acc.omni_audiences_of(r.id)]
         return self.document(q, base, data, nxt, included + self.included_tags(q, base, "campaign", page))
 
-    @staticmethod
-    def _omni_row(r: Row) -> Row:
-        a = r.attrs
-        definition = {
-            "name": a["name"], "builder": "wizard", "archived": a["archived"], "color": None, "description": None,
-            "send_settings": {"send_timezone": "UTC", "send_strategy": "static", "send_passed_rltz_immediately": False,
-                              "exit_condition_enabled": False, "exit_condition_conversion_metric_id": None},
-        }  # fmt: skip
-        keys = {**r.keys, "builder": "wizard"}
-        status = {"Sent": "sent", "Draft": "draft", "Scheduled": "scheduled", "Cancelled": "cancelled"}.get(a["status"], "sending")
-        return Row(r.id, {"created_at": a["created_at"], "updated_at": a["updated_at"], "definition": definition}, keys, {"status": status})
+    def _omni_messages_page(self, q: Query, base: str, messages: list[Row]) -> bytes:
+        acc = self.account
+        with_campaign, with_variations = "campaign" in q.include, "campaign-variations" in q.include
+
+        def rel_data(m: Row) -> dict:
+            out = {}
+            if with_campaign:
+                out["campaign"] = {"type": "campaign", "id": m.extra["campaign"]}
+            if with_variations:
+                out["campaign-variations"] = [{"type": "campaign-variation", "id": v.id} for v in acc.omni_variations_of(m.id)]
+            return out
+
+        data, page, nxt = self.rows_page(q, messages, base, "campaign-messages", ("campaign", "campaign-audience", "campaign-variations"), rel_data)
+        included = []
+        if with_campaign:
+            by_id = {r.id: r for r in acc.omni_campaign_rows()}
+            seen = dict.fromkeys(m.extra["campaign"] for m in page)
+            names = q.fields.get("campaign")
+            included += [self.sparse(render_row(by_id[c], "campaign", "campaigns", base, ("campaign-audiences", "campaign-messages", "tags")), names) for c in seen]
+        if with_variations:
+            names = q.fields.get("campaign-variation")
+            included += [self.sparse(acc.render_omni_variation(v, base), names) for m in page for v in acc.omni_variations_of(m.id)]
+        return self.document(q, base, data, nxt, included)
+
+    def campaign_messages_omni(self, q: Query, base: str) -> bytes:
+        return self._omni_messages_page(q, base, self.account.omni_message_rows())
+
+    def messages_of_campaign_omni(self, q: Query, base: str) -> bytes:
+        if q.path_id not in self.account.campaign_messages:
+            raise not_found(f"A campaign with id {q.path_id} does not exist.")
+        q.size = self.account.omni_child_page_length
+        return self._omni_messages_page(q, base, self.account.omni_messages_of(q.path_id))
+
+    def audiences_of_campaign_omni(self, q: Query, base: str) -> bytes:
+        if q.path_id not in self.account.campaign_messages:
+            raise not_found(f"A campaign with id {q.path_id} does not exist.")
+        audiences = self.account.omni_audiences_of(q.path_id)
+        names = q.fields.get("campaign-audience")
+        data = [self.sparse(self.account.render_omni_audience(a, base), names) for a in audiences]
+        return msgspec.json.encode({"data": data, "links": {"self": f"{base}{q.path}"}})
+
+    def variations_of_message_omni(self, q: Query, base: str) -> bytes:
+        variations = self.account.omni_variations_by_message().get(q.path_id)
+        if variations is None:
+            raise not_found(f"A campaign message with id {q.path_id} does not exist.")
+        names = q.fields.get("campaign-variation")
+        data = [self.sparse(self.account.render_omni_variation(v, base), names) for v in variations]
+        return msgspec.json.encode({"data": data, "links": {"self": f"{base}{q.path}"}})
 
     # ---- flows
     def _flow_filter(self, q: Query) -> Callable | None:
@@ -169,6 +273,36 @@ def _split(total: int, weights: list[int]) -> list[int]:
     for i in range(total - sum(counts)):
         counts[i % len(counts)] += 1
     return counts
+
+
+def _variation_details(d: dict) -> dict:
+    """A 2026-07-15 message definition as 2026-10-15 variation `details` (klaviyo-2026-10-15.md §2.3, §3.2)."""
+    channel = d["channel"]
+    if channel == "email":
+        c = d.get("content") or {}
+        return {"channel": "email", "template_id": None, **{k: c.get(k) or "" for k in
+                ("from_label", "from_email", "reply_to_email", "cc_email", "bcc_email", "subject", "preview_text")}}  # fmt: skip
+    if channel == "sms":
+        r = d.get("render_options") or {}
+        return {"channel": "sms", "template_id": None, "cost": None, "mms_static_image_asset_id": None, "shorten_links": r.get("shorten_links"),
+                "include_contact_card": False, "body": (d.get("content") or {}).get("body") or "", "add_org_prefix": r.get("add_org_prefix"),
+                "add_info_link": r.get("add_info_link"), "add_opt_out_language": r.get("add_opt_out_language"),
+                "mms_dynamic_image_template": None, "text_message_type": "SMS", "message_hierarchy": None}  # fmt: skip
+    c, o = d.get("content") or {}, d.get("options") or {}
+    on_open, badge = o.get("on_open") or {}, o.get("badge") or {}
+    badge_options = badge.get("badge_options") or {}
+    buttons = c.get("action_buttons")
+    return {
+        "channel": "push", "title": c.get("title") or "", "body": c.get("body") or "", "badge": bool(badge.get("display")),
+        "badge_config": (badge_options.get("badge_config") or "increment_one").replace("_", "-"),
+        "badge_value": str(badge_options.get("value") or badge_options.get("set_from_property") or "1"), "sound_file_name": "",
+        "static_asset_id": None, "sound": bool(o.get("play_sound")), "open_action": 0, "dynamic_media_template": c.get("dynamic_image") or "",
+        "kv_pairs": d.get("kv_pairs"), "push_type": d.get("notification_type") or "standard", "ios_deep_link": on_open.get("ios_deep_link"),
+        "android_deep_link": on_open.get("android_deep_link"), "web_url": on_open.get("web_url"), "content_available": None,
+        "mutable_content": None, "video_asset_id": None,
+        "action_buttons": None if buttons is None else [{"label": b.get("label"), "action_type": b.get("action_type"), "url": b.get("url"),
+                                                         "icon": None, "custom_action_id": None} for b in buttons],
+    }  # fmt: skip
 
 
 class MessagingData:
@@ -258,6 +392,84 @@ class MessagingData:
         out["relationships"]["campaign"] = {"data": {"type": "campaign", "id": msg.extra["campaign"]}, **out["relationships"]["campaign"]}
         return out
 
+    # ---- the same campaigns at 2026-10-15: campaign -> audience, messages -> variations (built on each read, so
+    # update_campaign shows in both shapes). Each legacy campaign has one audience, one message, one variation.
+    omni_hides_archived_campaigns = True  # the real default at 2026-10-15 is UNVERIFIED: a switch, as for flows
+    omni_child_page_length = 20  # /api/campaigns/{id}/campaign-messages: cursor only, page length UNVERIFIED
+
+    def omni_campaign_rows(self) -> list[Row]:
+        out = []
+        for i, r in enumerate(self.campaign_rows):
+            a = r.attrs
+            builder = "canvas" if i % 4 == 3 else "wizard"
+            definition = {
+                "name": a["name"], "builder": builder, "archived": a["archived"], "color": "ff5733" if i % 5 == 0 else None, "description": None,
+                "send_settings": {"send_timezone": "UTC", "send_strategy": "static", "send_passed_rltz_immediately": False,
+                                  "exit_condition_enabled": False, "exit_condition_conversion_metric_id": None},
+            }  # fmt: skip
+            keys = {k: r.keys[k] for k in ("id", "name", "archived", "created_at", "updated_at")}
+            out.append(Row(r.id, {"created_at": a["created_at"], "updated_at": a["updated_at"], "definition": definition}, {**keys, "builder": builder}, dict(r.extra)))
+        return out
+
+    def _omni_message(self, campaign: Row, msg: Row) -> Row:
+        a, legacy = campaign.attrs, msg.attrs
+        status = {"Sent": "sent", "Draft": "draft", "Scheduled": "scheduled", "Cancelled": "cancelled"}.get(a["status"], "sending")
+        tracking = a["tracking_options"]
+        send_time = legacy["send_times"][0]["datetime"] if legacy["send_times"] else None
+        definition = {
+            "name": legacy["definition"].get("label") or a["name"], "status": status,
+            "tracking_options": None if tracking is None else {"is_add_utm": tracking.get("add_tracking_params"),
+                                                               "is_tracking_clicks": tracking.get("is_tracking_clicks"),
+                                                               "is_tracking_opens": tracking.get("is_tracking_opens")},
+            "send_options": {"send_time": send_time, "send_times": None, "send_strategy": "static", "recipient_percentage": 100,
+                             "throttling_type": "none", "throttle_unit": None, "is_ignoring_unsubscribes": False},
+            "ab_test": {"winner_metric": None, "winner_percentage": None, "winner_wait_hours": None},
+        }  # fmt: skip
+        created, updated = to_us(legacy["created_at"]), to_us(legacy["updated_at"])
+        attrs = {"created": legacy["created_at"], "updated": legacy["updated_at"], "definition": definition}
+        keys = {"id": msg.id, "campaign_id": campaign.id, "name": definition["name"], "status": status, "created": created, "updated": updated}
+        return Row(msg.id, attrs, keys, {"campaign": campaign.id, "legacy": legacy})
+
+    def omni_message_rows(self) -> list[Row]:
+        return [self._omni_message(r, m) for r in self.campaign_rows for m in self.campaign_messages[r.id]]
+
+    def omni_messages_of(self, campaign_id: str) -> list[Row]:
+        r = next(r for r in self.campaign_rows if r.id == campaign_id)
+        return [self._omni_message(r, m) for m in self.campaign_messages[campaign_id]]
+
+    def omni_audiences_of(self, campaign_id: str) -> list[Row]:
+        r = next(r for r in self.campaign_rows if r.id == campaign_id)
+        audiences = r.attrs["audiences"] or {}
+        aid = hashlib.md5(f"audience:{self.seed}:{campaign_id}".encode()).hexdigest()
+        at = fmt_us(to_us(r.attrs["created_at"]) // 1_000_000 * 1_000_000)
+        definition = {"name": f"{r.attrs['name']} audience", "included": list(audiences.get("included") or []),
+                      "excluded": list(audiences.get("excluded") or []), "priority": 1}  # fmt: skip
+        return [Row(aid, {"created": at, "updated": at, "definition": definition}, {"id": aid}, {"campaign": campaign_id})]
+
+    def omni_variations_by_message(self) -> dict[str, list[Row]]:
+        return {m.id: self._omni_variations(m) for m in self.omni_message_rows()}
+
+    def omni_variations_of(self, message_id: str) -> list[Row]:
+        return self.omni_variations_by_message().get(message_id, [])
+
+    def _omni_variations(self, msg: Row) -> list[Row]:
+        legacy = msg.extra["legacy"]
+        d = legacy["definition"]
+        vid = hashlib.md5(f"variation:{self.seed}:{msg.id}".encode()).hexdigest()
+        details = _variation_details(d)
+        name = {"email": "Email", "sms": "SMS", "push": "Push"}[details["channel"]]
+        attrs = {"created": msg.attrs["created"], "updated": msg.attrs["updated"], "definition": {"name": name, "details": details}}
+        return [Row(vid, attrs, {"id": vid}, {"message": msg.id})]
+
+    def render_omni_message(self, m: Row, base: str) -> dict:
+        return render_row(m, "campaign-message", "campaign-messages", base, ("campaign", "campaign-audience", "campaign-variations"))
+
+    def render_omni_audience(self, a: Row, base: str) -> dict:
+        return render_row(a, "campaign-audience", "campaign-audiences", base, ("campaign", "campaign-messages"))
+
+    def render_omni_variation(self, v: Row, base: str) -> dict:
+        return render_row(v, "campaign-variation", "campaign-variations", base, ("campaign-message", "translation", "image"))
+
     def update_campaign(self, campaign_id: str, **attributes) -> None:
         """Change campaign attributes (datetimes as datetime or ISO text) and bump updated_at to now()."""
         with self.lock:
@@ -276,6 +488,20 @@ class MessagingData:
                         row.keys[name] = value
             now = self.now_us()
             row.keys["updated_at"], row.attrs["updated_at"] = now, fmt_us(now, micro=True)
+
+    def update_campaign_message(self, message_id: str, **content) -> None:
+        """Change content fields of a campaign message (subject, body, ...) and bump its updated_at (2026-10-15: `updated`)
+        to now(); its campaign's updated_at does not move (Klaviyo does not say whether it does)."""
+        with self.lock:
+            row = next((m for ms in self.campaign_messages.values() for m in ms if m.id == message_id), None)
+            if row is None:
+                raise KeyError(f"unknown campaign message {message_id!r}")
+            current = row.attrs["definition"].setdefault("content", {})
+            for name, value in content.items():
+                if name not in current:
+                    raise KeyError(f"campaign message content {name!r} cannot be updated")
+                current[name] = value
+            row.attrs["updated_at"] = fmt_us(self.now_us() // 1_000_000 * 1_000_000)
 
     def _build_flows(self, n_flows: int, n_actions: int) -> None:
         seed = self.seed

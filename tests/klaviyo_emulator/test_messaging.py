@@ -235,3 +235,86 @@ def test_a_200_flow_1000_action_account_pages_with_its_actions_included():
         assert sorted(f["id"] for f in flows) == sorted(r.id for r in live_flows)
         assert sorted(included) == sorted(a.id for r in live_flows for a in account.flow_actions[r.id])
         assert len(set(included)) == len(included) > 800
+
+
+# ---- revision 2026-10-15 (omni campaigns): shapes checked against schemas built from the facts of
+# shared/docs/klaviyo-2026-10-15.md §2 (SDK 25.0.0 models), not from spec or SDK text.
+OMNI = {"revision": "2026-10-15"}
+_S, _SN, _BN, _IN = {"type": "string"}, {"type": ["string", "null"]}, {"type": ["boolean", "null"]}, {"type": ["integer", "null"]}
+
+
+def _obj(props: dict, required=(), nullable=False) -> dict:
+    return {"type": ["object", "null"] if nullable else "object", "properties": props, "required": list(required), "additionalProperties": False}
+
+
+def _resource(rtype: str, attributes: dict) -> dict:
+    return _obj({"type": {"const": rtype}, "id": _S, "attributes": attributes, "relationships": {"type": "object"},
+                 "links": _obj({"self": _S}, ("self",))}, ("type", "id", "attributes", "links"))  # fmt: skip
+
+
+OMNI_SCHEMAS = {
+    "campaign": _resource("campaign", _obj({"created_at": _SN, "updated_at": _SN, "definition": _obj({
+        "name": _SN, "builder": _SN, "archived": _BN, "color": _SN, "description": _SN,
+        "send_settings": _obj({"send_timezone": _SN, "send_strategy": _SN, "send_passed_rltz_immediately": _BN, "exit_condition_enabled": _BN,
+                               "exit_condition_conversion_metric_id": _SN}, nullable=True)})}, ("definition",))),
+    "campaign-message": _resource("campaign-message", _obj({"created": _S, "updated": _S, "definition": _obj({
+        "name": _SN, "status": {"enum": ["cancelled", "draft", "scheduled", "sending", "sent", None]},
+        "tracking_options": _obj({"is_add_utm": _BN, "is_tracking_clicks": _BN, "is_tracking_opens": _BN}, nullable=True),
+        "send_options": _obj({"send_time": _SN, "send_times": {"type": ["object", "null"]}, "send_strategy": _SN, "recipient_percentage": _IN,
+                              "throttling_type": {"enum": ["none", "throttle-for-campaigns", "throttle-for-campaigns-and-flows", "throttle-for-flows", None]},
+                              "throttle_unit": {"enum": ["hour", "minute", None]}, "is_ignoring_unsubscribes": _BN}, nullable=True),
+        "ab_test": _obj({"winner_metric": {"enum": ["clicks_unique", "opens_unique", "placed_orders_unique", None]}, "winner_percentage": _IN,
+                         "winner_wait_hours": _IN})})}, ("created", "updated", "definition"))),
+    "campaign-audience": _resource("campaign-audience", _obj({"created": _S, "updated": _S, "definition": _obj({
+        "name": _SN, "included": {"type": ["array", "null"], "items": _S}, "excluded": {"type": ["array", "null"], "items": _S}, "priority": _IN})},
+        ("created", "updated", "definition"))),
+    "campaign-variation": _resource("campaign-variation", _obj({"created": _S, "updated": _S, "definition": _obj({
+        "name": _SN, "details": {"type": ["object", "null"], "properties": {"channel": {"enum": ["email", "sms", "push", "whatsapp"]}},
+                                 "propertyNames": {"enum": list(__import__("klaviyo_emulator.areas.messaging", fromlist=["x"]).VARIATION_DETAILS)},
+                                 "required": ["channel"]}})}, ("created", "updated", "definition"))),
+}  # fmt: skip
+
+
+def _valid(resource: dict) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(resource, OMNI_SCHEMAS[resource["type"]])
+
+
+def test_omni_responses_match_the_2026_10_15_models(client, account):
+    doc = client.get("/api/campaigns", {"include": "campaign-messages,campaign-audiences,tags"}, headers=OMNI).json()
+    for resource in doc["data"] + [r for r in doc["included"] if r["type"] != "tag"]:
+        _valid(resource)
+    messages = client.get("/api/campaign-messages", {"page[size]": "100"}, headers=OMNI).json()["data"]
+    assert len(messages) == sum(len(m) for m in account.campaign_messages.values())
+    for message in messages:
+        _valid(message)
+        for variation in client.get(f"/api/campaign-messages/{message['id']}/campaign-variations", headers=OMNI).json()["data"]:
+            _valid(variation)
+    cid = account.campaign_rows[0].id
+    for audience in client.get(f"/api/campaigns/{cid}/campaign-audiences", headers=OMNI).json()["data"]:
+        _valid(audience)
+
+
+def test_omni_archived_campaigns_follow_the_account_switch(client, account):
+    archived = {r.id for r in account.campaign_rows if r.attrs["archived"]}
+    assert archived
+    shown = {c["id"] for c in client.get("/api/campaigns", headers=OMNI).json()["data"]}
+    assert not shown & archived  # hidden by default (omni_hides_archived_campaigns)
+    account.omni_hides_archived_campaigns = False
+    try:
+        shown = {c["id"] for c in client.get("/api/campaigns", headers=OMNI).json()["data"]}
+        assert archived <= shown
+    finally:
+        account.omni_hides_archived_campaigns = True
+    only = {c["id"] for c in client.get("/api/campaigns", {"filter": "equals(archived,true)"}, headers=OMNI).json()["data"]}
+    assert only == archived
+
+
+def test_omni_message_filters_and_revision_gating(client, account):
+    cid = account.campaign_rows[0].id
+    one = client.get("/api/campaign-messages", {"filter": f"equals(campaign_id,'{cid}')"}, headers=OMNI).json()["data"]
+    assert [m["id"] for m in one] == [m.id for m in account.campaign_messages[cid]]
+    assert client.get("/api/campaign-messages", {"filter": "equals(status,'bogus')"}, headers=OMNI).status_code == 400
+    assert client.get("/api/campaign-messages", {"page[size]": "101"}, headers=OMNI).status_code == 400
+    assert client.get("/api/campaign-messages", headers={"revision": "2026-07-15"}).status_code == 404
+    assert client.get("/api/campaigns", {"sort": "scheduled_at"}, headers=OMNI).status_code == 400
