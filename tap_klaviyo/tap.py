@@ -32,9 +32,10 @@ from tap_klaviyo.state import EncodedStateWriter, frozen_context
 from tap_klaviyo.streams import STREAMS
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
-# Klaviyo's two-year support; 2026-10-15 replaces the campaigns API with a new shape.
-SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15")
-DEFAULT_REVISION = "2026-07-15"
+# Klaviyo's two-year support. 2026-10-15 replaces the campaigns API with a new ("omni") shape,
+# which the messaging streams map onto the same tables (tap_klaviyo/streams/messaging.py).
+SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15", "2026-10-15")
+DEFAULT_REVISION = "2026-10-15"
 CPU_SLOTS = 2
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 SECRET_SETTINGS = ("api_key",)

@@ -32,13 +32,23 @@ from tap_klaviyo.streams.content import (
     UniversalContentStream,
 )
 from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
-from tap_klaviyo.streams.messaging import CampaignMessagesStream, CampaignsStream, FlowActionsStream, FlowMessagesStream, FlowsStream
+from tap_klaviyo.streams.messaging import (
+    CampaignAudiencesStream,
+    CampaignMessagesStream,
+    CampaignsStream,
+    CampaignVariationsStream,
+    FlowActionsStream,
+    FlowMessagesStream,
+    FlowsStream,
+)
 
 STREAMS = (
     ListsStream,
     ListMembersStream,
     CampaignsStream,
     CampaignMessagesStream,
+    CampaignVariationsStream,
+    CampaignAudiencesStream,
     FlowsStream,
     FlowActionsStream,
     FlowMessagesStream,

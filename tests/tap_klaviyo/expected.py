@@ -79,6 +79,10 @@ def expected_keys(account: Account, stream: str) -> set:
         return {campaign["id"] for campaign in account.campaigns()}
     if stream == "campaign_messages":
         return {message["id"] for message in account.campaign_message_resources()}
+    if stream == "campaign_variations":  # 2026-10-15, the tap's default revision
+        return {v.id for variations in account.omni_variations_by_message().values() for v in variations}
+    if stream == "campaign_audiences":
+        return {a.id for row in account.campaign_rows for a in account.omni_audiences_of(row.id)}
     if stream == "flows":
         return {row.id for row in account.flow_rows}
     if stream == "flow_actions":

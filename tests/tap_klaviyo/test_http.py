@@ -15,7 +15,7 @@ def test_requests_carry_klaviyo_headers_and_max_page_sizes(emulator, config):
     for request in emulator.requests:
         headers = {k.lower(): v for k, v in request.headers.items()}
         assert headers["authorization"] == f"Klaviyo-API-Key {API_KEY}"
-        assert headers["revision"] == "2026-07-15"
+        assert headers["revision"] == "2026-10-15"  # DEFAULT_REVISION
         assert headers["accept"] == "application/vnd.api+json"
     sizes = {r.path.rstrip("/"): r.query.get("page[size]") for r in emulator.requests}
     assert sizes["/api/events"] == "1000" and sizes["/api/profiles"] == "100" and sizes["/api/lists"] == "10"

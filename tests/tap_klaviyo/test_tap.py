@@ -16,7 +16,7 @@ from tests.conftest import API_KEY, REPO, run_cli, run_tap, tap_config
         ({"api_key": "AbC123"}, "public key"),
         ({"api_key": "sk_live_123456789012"}, "not a Klaviyo private API key"),
         ({"revision": "2024-10-15"}, "revision"),
-        ({"revision": "2026-10-15"}, "revision"),
+        ({"revision": "2027-01-15"}, "revision"),
         ({"start_date": "next tuesday"}, "start_date"),
         ({"start_date": "2999-01-01T00:00:00Z"}, "start_date 2999-01-01T00:00:00Z is in the future"),
         ({"api_url": "ftp://example.com"}, "api_url"),
