@@ -237,16 +237,16 @@ def unknown_entry(name: str) -> dict:
 
 def test_unknown_catalog_streams_are_named_in_a_warning_and_the_rest_syncs(emulator, account, tmp_path):
     catalog = catalog_for("lists")
-    catalog["streams"].append(unknown_entry("coupons"))
+    catalog["streams"].append(unknown_entry("shipments"))
     result = run_cli(input_files={"--config": tap_config(emulator), "--catalog": catalog}, tmp_path=tmp_path)
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr[-2000:]
-    assert "stream(s) coupons that tap-klaviyo does not have" in stderr
+    assert "stream(s) shipments that tap-klaviyo does not have" in stderr
     assert set(parse_messages(result.stdout).ids("lists")) == expected_keys(account, "lists")
 
 
 def test_a_catalog_selecting_nothing_known_says_nothing_will_sync(emulator, tmp_path):
-    catalog = {"streams": [unknown_entry("coupons")]}
+    catalog = {"streams": [unknown_entry("shipments")]}
     result = run_cli(input_files={"--config": tap_config(emulator), "--catalog": catalog}, tmp_path=tmp_path)
     stderr = result.stderr.decode()
     assert result.returncode == 0
