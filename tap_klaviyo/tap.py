@@ -234,6 +234,17 @@ class TapKlaviyo(Tap):
             ),
         ),
         th.Property(
+            "event_metrics",
+            th.ArrayType(th.StringType),
+            default=[],
+            title="Metrics of the events stream",
+            description=(
+                "Which metrics feed the `events` stream, each by id, by name (of any integration) or as "
+                "`integration:name` (e.g. `shopify:Placed Order`). Empty: every metric of every integration. A "
+                "name that matches no metric is logged as a warning naming the closest metric names."
+            ),
+        ),
+        th.Property(
             "max_workers",
             th.IntegerType,
             default=16,

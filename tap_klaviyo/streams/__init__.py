@@ -17,7 +17,7 @@ from tap_klaviyo.streams.content import (
     TemplatesStream,
     UniversalContentStream,
 )
-from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
+from tap_klaviyo.streams.events import EVENT_STREAMS, EventsStream, MetricsStream
 from tap_klaviyo.streams.messaging import CampaignsStream
 
 STREAMS = (
@@ -27,6 +27,7 @@ STREAMS = (
     ProfilesStream,
     GlobalExclusionsStream,
     MetricsStream,
+    EventsStream,
     *EVENT_STREAMS,
     TemplatesStream,
     UniversalContentStream,

@@ -1,10 +1,19 @@
-"""Events: metrics and the events of each metric."""
+"""Events: metrics, the events of every metric, and per-metric event streams.
+
+Every event stream reads GET /api/events once per metric id (one partition and one bookmark
+each) with the concurrent window reader, and takes each conversion's attribution from
+include=attributions. Which metrics feed a stream is a list of selectors, each a metric id, a
+name, or `integration:name` (e.g. `shopify:Placed Order`); several names keep a stream fed
+across a metric rename, since the metric id (and so its bookmark) stays the same.
+"""
 
 from __future__ import annotations
 
+import difflib
 import typing as t
 from functools import cached_property
 
+from tap_klaviyo import jsonapi
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.filters import equals
 from tap_klaviyo.ratelimit import TIER_M, TIER_XL
@@ -13,6 +22,15 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 KLAVIYO_INTEGRATION = "klaviyo"
+# Event columns taken from the conversion's attribution (include=attributions): column -> relationship.
+ATTRIBUTION_COLUMNS = {
+    "attributed_campaign_id": "campaign",
+    "attributed_campaign_message_id": "campaign-message",
+    "attributed_flow_id": "flow",
+    "attributed_flow_message_id": "flow-message",
+    "attributed_event_id": "attributed-event",
+}
+NO_ATTRIBUTION = dict.fromkeys(ATTRIBUTION_COLUMNS)
 
 
 class MetricsStream(KlaviyoStream):
@@ -29,10 +47,56 @@ class MetricsStream(KlaviyoStream):
         yield from self._tap.metrics
 
 
-class EventStream(KlaviyoStream):
-    """Events of Klaviyo's own metrics with the given names, one partition per metric id."""
+def integration_key(metric: dict) -> str | None:
+    return (metric.get("integration") or {}).get("key")
 
-    metric_names: tuple[str, ...]
+
+def describe(metric: dict) -> str:
+    return f"{integration_key(metric)}:{metric.get('name')}"
+
+
+def resolve_metrics(
+    metrics: list[dict], selectors: t.Iterable[str], *, default_integration: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Metric ids the selectors name, in the account's metric order, and the selectors that name none.
+
+    A selector is a metric id, `integration:name`, or a name: of `default_integration` only
+    when given (the built-in streams read Klaviyo's own metrics), else of any integration.
+    """
+    by_id = {metric["id"]: metric for metric in metrics}
+    chosen: set[str] = set()
+    unmatched = []
+    for selector in selectors:
+        found = set()
+        if selector in by_id:
+            found = {selector}
+        else:
+            integration, sep, name = selector.partition(":")
+            if sep and any(integration_key(m) == integration for m in metrics):
+                found = {m["id"] for m in metrics if integration_key(m) == integration and m.get("name") == name}
+            if not found:
+                found = {
+                    m["id"]
+                    for m in metrics
+                    if m.get("name") == selector and default_integration in (None, integration_key(m))
+                }
+        if not found:
+            unmatched.append(selector)
+        chosen |= found
+    return [metric["id"] for metric in metrics if metric["id"] in chosen], unmatched
+
+
+def closest(metrics: list[dict], selector: str) -> list[str]:
+    """Up to three metric names (or `integration:name`) that look like a selector matching nothing."""
+    names = sorted({m.get("name") or "" for m in metrics} | {describe(m) for m in metrics})
+    return difflib.get_close_matches(selector, names, n=3, cutoff=0.6)
+
+
+class EventStream(KlaviyoStream):
+    """Events of the metrics `metric_selectors` names, one partition per metric id."""
+
+    metric_selectors: tuple[str, ...] = ()
+    default_integration: str | None = None  # plain names match metrics of this integration only
     path = "/api/events"
     schema_name = "event"
     primary_keys = ("id",)
@@ -41,25 +105,42 @@ class EventStream(KlaviyoStream):
     page_size = 1000
     rate_tier = TIER_XL
     to_one = ("profile", "metric")
+    other_relationships = ("attributions",)
+    derived_columns = tuple(ATTRIBUTION_COLUMNS)
+    extra_params: t.ClassVar[dict[str, str]] = {"include": "attributions"}
     date_time_fields = ("datetime",)
     raw_attributes = ("event_properties",)
     windowed = True
 
+    def selectors(self) -> tuple[str, ...]:
+        return self.metric_selectors
+
     @cached_property
     def partitions(self) -> list[dict]:
-        ids = [
-            metric["id"]
-            for metric in self._tap.metrics
-            if metric.get("name") in self.metric_names
-            and ((metric.get("integration") or {}).get("key")) == KLAVIYO_INTEGRATION
-        ]
-        if not ids:
+        metrics = self._tap.metrics
+        selectors = self.selectors()
+        ids, unmatched = resolve_metrics(metrics, selectors, default_integration=self.default_integration)
+        self.warn_unmatched(metrics, unmatched, matched=bool(ids))
+        return [{"metric_id": metric_id} for metric_id in ids]
+
+    def warn_unmatched(self, metrics: list[dict], unmatched: list[str], *, matched: bool) -> None:
+        """Built-in streams say so only when nothing matched (Klaviyo accounts differ); others name every miss."""
+        if matched and self.default_integration is not None:
+            return
+        if not matched and self.default_integration is not None:
             self.logger.warning(
                 "Stream '%s' has no records: the account has no Klaviyo metric named %s.",
                 self.name,
-                " or ".join(repr(n) for n in self.metric_names),
+                " or ".join(repr(n) for n in self.selectors()),
             )
-        return [{"metric_id": metric_id} for metric_id in ids]
+            return
+        for selector in unmatched:
+            near = closest(metrics, selector)
+            hint = f" Closest: {', '.join(repr(n) for n in near)}." if near else ""
+            self.logger.warning(
+                "Stream '%s': %r matches no metric of the account (by id, name or integration:name).%s",
+                self.name, selector, hint,
+            )
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         if not context:  # no metric resolved: the SDK still calls once without a partition
@@ -71,17 +152,47 @@ class EventStream(KlaviyoStream):
         params["filter"] = equals("metric_id", context["metric_id"])
         return params
 
+    def records_of(self, document: jsonapi.Document) -> list[dict]:
+        """Records with the columns of each event's attribution (the first, when Klaviyo lists several)."""
+        records = super().records_of(document)
+        attributions = {item.id: item for item in document.included or () if item.type == "attribution"}
+        for record, resource in zip(records, document.data or ()):
+            refs = jsonapi.related(resource, "attributions") if attributions else None
+            attribution = attributions.get(refs[0].id) if refs else None
+            if attribution is None:
+                record.update(NO_ATTRIBUTION)
+                continue
+            for column, relationship in ATTRIBUTION_COLUMNS.items():
+                ref = jsonapi.related(attribution, relationship)
+                record[column] = ref.id if isinstance(ref, jsonapi.Ref) else None
+        return records
+
     def legacy_bookmark(self, context: Context | None) -> str | None:
         """singer-io's tap kept `{"bookmarks": {"<metric_id>": {"since": ...}}}`; resume from it."""
         return self._tap.legacy_metric_bookmarks.get(context["metric_id"]) if context else None
 
 
-def event_stream(stream_name: str, *names: str) -> type[EventStream]:
-    """An event stream class for Klaviyo metrics with these names (singer-io's stream names)."""
+class EventsStream(EventStream):
+    """Every event of every metric of every integration (or of the metrics `event_metrics` names)."""
+
+    name = "events"
+
+    def selectors(self) -> tuple[str, ...]:
+        chosen = self.config.get("event_metrics") or []
+        return tuple(chosen) if chosen else tuple(metric["id"] for metric in self._tap.metrics)
+
+
+def event_stream(stream_name: str, *names: str, integration: str | None = KLAVIYO_INTEGRATION) -> type[EventStream]:
+    """An event stream class for the metrics these selectors name (singer-io's stream names for the built-ins)."""
     return type(
         f"{stream_name.title().replace('_', '')}Stream",
         (EventStream,),
-        {"name": stream_name, "metric_names": names, "__doc__": f"Events of the metric(s) {', '.join(names)}."},
+        {
+            "name": stream_name,
+            "metric_selectors": names,
+            "default_integration": integration,
+            "__doc__": f"Events of the metric(s) {', '.join(names)}.",
+        },
     )
 
 

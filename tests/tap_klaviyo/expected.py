@@ -33,6 +33,15 @@ def klaviyo_metric_ids(account: Account, *names: str) -> list[str]:
     ]
 
 
+def listed_metric_ids(account: Account) -> list[str]:
+    """Every metric GET /api/metrics lists (events of unresolvable metrics cannot be read per metric)."""
+    return [metric["id"] for metric in account.metrics()]
+
+
+def event_ids(account: Account, metric_ids) -> set[str]:
+    return {event["id"] for metric_id in metric_ids for event in account.events(metric_id=metric_id)}
+
+
 def suppression_of(profile: dict) -> list[dict]:
     subscriptions = profile["attributes"].get("subscriptions") or {}
     return ((subscriptions.get("email") or {}).get("marketing") or {}).get("suppression") or []
@@ -41,8 +50,9 @@ def suppression_of(profile: dict) -> list[dict]:
 def expected_keys(account: Account, stream: str) -> set:
     """Primary keys a full sync of `stream` must emit, exactly."""
     if stream in EVENT_STREAM_METRICS:
-        ids = klaviyo_metric_ids(account, *EVENT_STREAM_METRICS[stream])
-        return {event["id"] for metric_id in ids for event in account.events(metric_id=metric_id)}
+        return event_ids(account, klaviyo_metric_ids(account, *EVENT_STREAM_METRICS[stream]))
+    if stream == "events":
+        return event_ids(account, listed_metric_ids(account))
     if stream == "profiles":
         return {profile["id"] for profile in account.profiles()}
     if stream == "global_exclusions":

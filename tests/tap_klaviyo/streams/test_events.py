@@ -1,0 +1,125 @@
+"""The `events` stream, metric selection, attribution, user-defined metric streams and late events.
+
+(The full sync of every stream equals the account and validates against its schema:
+tests/tap_klaviyo/test_streams.py. Here: what selection, attribution and the next run bring.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import pytest
+
+from tap_klaviyo import timeutil
+from tests.conftest import run_tap, tap_config
+from tests.tap_klaviyo.expected import event_ids, listed_metric_ids
+
+LOOKBACK = 60
+
+
+def partition_bookmarks(state: dict, stream: str) -> dict[str, str]:
+    """Metric id -> bookmark, for the metrics that had events."""
+    partitions = state["bookmarks"][stream]["partitions"]
+    return {p["context"]["metric_id"]: p["replication_key_value"] for p in partitions if "replication_key_value" in p}
+
+
+def test_events_equals_every_event_of_every_listed_metric(emulator, account):
+    result = run_tap(tap_config(emulator), streams=("events",))
+    ids = result.ids("events")
+    assert len(ids) == len(set(ids))
+    assert set(ids) == event_ids(account, listed_metric_ids(account))
+    metrics = {m["id"]: m["attributes"] for m in account.metrics()}
+    integrations = {metrics[r["metric_id"]]["integration"]["key"] for r in result.records["events"]}
+    assert {"klaviyo", "api", "shopify", "woocommerce", "segment"} <= integrations
+    custom = [m for m, a in metrics.items() if a["name"].startswith("Custom Metric")]
+    assert {r["metric_id"] for r in result.records["events"]} >= {m for m in custom if list(account.events(m))}
+    assert set(partition_bookmarks(result.state, "events")) == {m for m in metrics if list(account.events(m))}
+
+
+def test_a_second_run_brings_only_new_and_late_events(emulator, account):
+    config = tap_config(emulator, lookback_minutes=LOOKBACK, late_event_days=0)
+    first = run_tap(config, streams=("events",))
+    marks = partition_bookmarks(first.state, "events")
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    custom = account.metric_ids("Custom Metric 007", "api")[0]
+    profile = next(account.profiles())["id"]
+    fresh = account.add_event(custom, profile, account.now() - dt.timedelta(minutes=2))
+    mark = timeutil.parse_datetime(marks[placed])
+    late = account.add_event(placed, profile, mark - dt.timedelta(minutes=LOOKBACK / 2))
+    time.sleep(1.1)
+
+    second = run_tap(config, state=first.state, streams=("events",))
+
+    ids = set(second.ids("events"))
+    assert {fresh, late} <= ids
+    expected = set()
+    for metric_id, value in marks.items():
+        since = timeutil.parse_datetime(value) - dt.timedelta(minutes=LOOKBACK)
+        expected |= {e["id"] for e in account.events(metric_id) if timeutil.parse_datetime(e["attributes"]["datetime"]) >= since}
+    expected |= {fresh}
+    assert ids == expected, "only the lookback window of each metric, and what is new"
+
+
+def test_event_metrics_select_by_id_name_and_integration(emulator, account, caplog):
+    shopify_order = account.metric_ids("Placed Order", "shopify")[0]
+    woo_order = account.metric_ids("Placed Order", "woocommerce")[0]
+    bounced = account.metric_ids("Bounced Email")[0]
+    opened = account.metric_ids("Opened Email")[0]
+    config = tap_config(emulator, event_metrics=["shopify:Placed Order", "Bounced Email", opened])
+    result = run_tap(config, streams=("events",))
+    assert {r["metric_id"] for r in result.records["events"]} == {shopify_order, bounced, opened}
+    assert set(result.ids("events")) == event_ids(account, [shopify_order, bounced, opened])
+    # A bare name takes every integration's metric of that name.
+    result = run_tap(tap_config(emulator, event_metrics=["Placed Order"]), streams=("events",))
+    assert {r["metric_id"] for r in result.records["events"]} == {shopify_order, woo_order}
+
+
+def test_an_event_metric_that_matches_nothing_warns_with_the_closest_names(emulator, caplog):
+    caplog.set_level(logging.WARNING)
+    result = run_tap(tap_config(emulator, event_metrics=["Placed Ordr", "Opened Email"]), streams=("events",))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("'Placed Ordr' matches no metric" in w and "'Placed Order'" in w for w in warnings), warnings
+    assert result.records["events"], "the other metric is still read"
+
+
+def test_attribution_columns_equal_the_accounts_attributions(emulator, account):
+    conversions = [m for name in ("Placed Order", "Ordered Product", "Started Checkout") for m in account.metric_ids(name, "shopify")]
+    received = account.metric_ids("Received Email")[0]
+    result = run_tap(tap_config(emulator, event_metrics=[*conversions, received]), streams=("events",))
+    truth = account.attributions()
+    columns = ("attributed_campaign_id", "attributed_campaign_message_id", "attributed_flow_id", "attributed_flow_message_id", "attributed_event_id")
+    attributed = 0
+    for record in result.records["events"]:
+        expected = truth.get(record["id"])
+        got = {column: record[column] for column in columns}
+        if expected is None:
+            assert got == dict.fromkeys(columns), record["id"]
+            continue
+        attributed += 1
+        assert got == {
+            "attributed_campaign_id": expected["campaign_id"],
+            "attributed_campaign_message_id": expected["campaign_message_id"],
+            "attributed_flow_id": expected["flow_id"],
+            "attributed_flow_message_id": expected["flow_message_id"],
+            "attributed_event_id": expected["attributed_event_id"],
+        }
+    assert attributed == len([e for e in truth if e in set(result.ids("events"))]) > 0
+
+
+def test_attribution_that_lands_late_is_caught_by_the_lookback(emulator, account):
+    config = tap_config(emulator, event_metrics=["shopify:Placed Order"], late_event_days=0)
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    profile = next(account.profiles())["id"]
+    flow_message = next(iter(account.flow_message_by_id))
+    now = account.now()
+    event = account.add_event(placed, profile, now - dt.timedelta(minutes=10), attribution={"flow_message": flow_message},
+                              attributed_at=now + dt.timedelta(seconds=3))  # fmt: skip
+    first = run_tap(config, streams=("events",))
+    (before,) = [r for r in first.records["events"] if r["id"] == event]
+    assert before["attributed_flow_message_id"] is None, "not attributed yet"
+    time.sleep(3.2)
+    second = run_tap(config, state=first.state, streams=("events",))
+    (after,) = [r for r in second.records["events"] if r["id"] == event]
+    assert after["attributed_flow_message_id"] == flow_message
