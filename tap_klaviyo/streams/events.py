@@ -177,6 +177,10 @@ class EventsStream(EventStream):
 
     name = "events"
 
+    def legacy_bookmark(self, context: Context | None) -> str | None:  # noqa: ARG002
+        """singer-io had no such table: its bookmarks belong to the per-metric streams, not to this one."""
+        return None
+
     def selectors(self) -> tuple[str, ...]:
         chosen = self.config.get("event_metrics") or []
         return tuple(chosen) if chosen else tuple(metric["id"] for metric in self._tap.metrics)
@@ -196,6 +200,10 @@ def event_stream(stream_name: str, *names: str, integration: str | None = KLAVIY
     )
 
 
+# singer-io/tap-klaviyo 1.2.0's per-metric streams (its EVENT_MAPPINGS), with Klaviyo's own metric
+# names. The SMS streams carry 1.2.0's "text message" names and match both the 2026 "Text Message"
+# metric names and the older "SMS" ones (the same metric ids, renamed by Klaviyo in July 2026), so
+# a table keeps filling across the rename. `unsubscribe` also takes the legacy "Unsubscribed".
 EVENT_STREAMS = (
     event_stream("bounce", "Bounced Email"),
     event_stream("click", "Clicked Email"),
@@ -203,4 +211,28 @@ EVENT_STREAMS = (
     event_stream("mark_as_spam", "Marked Email as Spam"),
     event_stream("receive", "Received Email"),
     event_stream("unsubscribe", "Unsubscribed", "Unsubscribed from Email Marketing"),
+    event_stream("open", "Opened Email"),
+    event_stream("unsub_list", "Unsubscribed from List"),
+    event_stream("subscribed_to_email", "Subscribed to Email Marketing"),
+    event_stream("subscribe_list", "Subscribed to List"),
+    event_stream("update_email_preferences", "Updated Email Preferences"),
+    event_stream("clicked_text_message", "Clicked Text Message", "Clicked SMS"),
+    event_stream("subscribed_to_text_message", "Subscribed to Text Messaging Marketing", "Subscribed to SMS Marketing"),
+    event_stream("failed_to_deliver_text_message", "Failed to Deliver Text Message", "Failed to Deliver SMS"),
+    event_stream(
+        "failed_to_deliver_automated_response_text_message",
+        "Failed to Deliver Automated Response Text Message",
+        "Failed to deliver Automated Response SMS",
+        "Failed to Deliver Automated Response SMS",
+    ),
+    event_stream(
+        "received_automated_response_text_message",
+        "Received Automated Response Text Message",
+        "Received Automated Response SMS",
+    ),
+    event_stream("received_text_message", "Received Text Message", "Received SMS"),
+    event_stream("sent_text_message", "Sent Text Message", "Sent SMS"),
+    event_stream("unsubscribed_from_text_message", "Unsubscribed from Text Messaging Marketing", "Unsubscribed from SMS Marketing"),
+    event_stream("subscribed_to_text_message_transactional", "Subscribed to Text Messaging Transactional"),
+    event_stream("unsubscribed_from_text_message_transactional", "Unsubscribed from Text Messaging Transactional"),
 )

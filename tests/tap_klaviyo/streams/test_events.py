@@ -123,3 +123,26 @@ def test_attribution_that_lands_late_is_caught_by_the_lookback(emulator, account
     second = run_tap(config, state=first.state, streams=("events",))
     (after,) = [r for r in second.records["events"] if r["id"] == event]
     assert after["attributed_flow_message_id"] == flow_message
+
+
+def test_singer_ios_per_metric_streams_are_all_built_in():
+    from tap_klaviyo.streams import STREAMS
+    from tests.tap_klaviyo.expected import SINGER_IO_EVENT_STREAMS
+
+    names = {stream.name for stream in STREAMS}
+    assert set(SINGER_IO_EVENT_STREAMS) <= names
+
+
+def test_a_renamed_sms_metric_keeps_feeding_its_stream_and_bookmark(emulator, account):
+    config = tap_config(emulator, late_event_days=0)
+    sent = account.metric_ids("Sent SMS")[0]
+    first = run_tap(config, streams=("sent_text_message",))
+    assert set(first.ids("sent_text_message")) == event_ids(account, [sent])
+    account.rename_metric(sent, "Sent Text Message")
+    profile = next(account.profiles())["id"]
+    new = account.add_event(sent, profile, account.now() - dt.timedelta(minutes=1))
+    time.sleep(1.1)
+    second = run_tap(config, state=first.state, streams=("sent_text_message",))
+    assert new in second.ids("sent_text_message")
+    assert list(partition_bookmarks(second.state, "sent_text_message")) == [sent]
+    assert len(second.ids("sent_text_message")) < len(first.ids("sent_text_message")), "resumed from its bookmark"
