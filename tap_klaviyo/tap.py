@@ -27,7 +27,7 @@ from singer_sdk.plugin_base import _ConfigInput
 from tap_klaviyo import timeutil
 from tap_klaviyo.client import SyncCancelled
 from tap_klaviyo.ratelimit import RateLimiter, Tier
-from tap_klaviyo.streams import STREAMS
+from tap_klaviyo.streams import STREAMS, metric_stream_errors, metric_streams
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
 # Klaviyo's two-year support; 2026-10-15 replaces the campaigns API with a new shape.
@@ -245,6 +245,18 @@ class TapKlaviyo(Tap):
             ),
         ),
         th.Property(
+            "metric_streams",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default={},
+            title="Metric streams",
+            description=(
+                "Streams of your own, each the events of the metrics it lists (ids, names or `integration:name`), "
+                'e.g. `{"placed_order": ["shopify:Placed Order"], "sms_received": ["Received SMS", "Received Text '
+                'Message"]}`: discovered, selectable and bookmarked per metric like the built-in event streams. '
+                "Listing a metric's old and new name keeps the stream fed across a rename."
+            ),
+        ),
+        th.Property(
             "max_workers",
             th.IntegerType,
             default=16,
@@ -326,6 +338,9 @@ class TapKlaviyo(Tap):
             exc.errors = [explain_missing_key(redact_secret_error(error), from_env=from_env) for error in exc.errors]
             raise
         self._warn_unknown_settings()
+        errors = metric_stream_errors(self.config, {stream.name for stream in STREAMS})
+        if errors:  # also with validate_config=False (discovery): the streams depend on it
+            raise ConfigValidationError("Config validation failed", errors=errors)
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:
@@ -408,7 +423,7 @@ class TapKlaviyo(Tap):
         """Name catalog streams this tap does not have, and say so when nothing is selected."""
         if self.input_catalog is None:
             return
-        known = {stream.name for stream in STREAMS}
+        known = set(self.streams)
         unknown = sorted(set(self.input_catalog) - known)
         if unknown:
             self.logger.warning(
@@ -420,7 +435,11 @@ class TapKlaviyo(Tap):
             self.logger.warning("The catalog selects no stream of tap-klaviyo: nothing will be synced.")
 
     def discover_streams(self) -> list:
-        return [stream_class(tap=self) for stream_class in STREAMS]
+        """The built-in streams, then the user's `metric_streams` (a bad one is a one-line config error)."""
+        errors = metric_stream_errors(self.config, {stream.name for stream in STREAMS})
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return [stream_class(tap=self) for stream_class in (*STREAMS, *metric_streams(self.config))]
 
     def rate_limiter(self, bucket: str, tier: Tier) -> RateLimiter:
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""

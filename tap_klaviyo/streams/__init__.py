@@ -17,7 +17,7 @@ from tap_klaviyo.streams.content import (
     TemplatesStream,
     UniversalContentStream,
 )
-from tap_klaviyo.streams.events import EVENT_STREAMS, EventsStream, MetricsStream
+from tap_klaviyo.streams.events import EVENT_STREAMS, EventsStream, MetricsStream, metric_stream_errors, metric_streams
 from tap_klaviyo.streams.messaging import CampaignsStream
 
 STREAMS = (
@@ -36,3 +36,5 @@ STREAMS = (
     TagsStream,
     TagGroupsStream,
 )
+
+__all__ = ["STREAMS", "metric_stream_errors", "metric_streams"]

@@ -10,6 +10,7 @@ across a metric rename, since the metric id (and so its bookmark) stays the same
 from __future__ import annotations
 
 import difflib
+import re
 import typing as t
 from functools import cached_property
 
@@ -236,3 +237,27 @@ EVENT_STREAMS = (
     event_stream("subscribed_to_text_message_transactional", "Subscribed to Text Messaging Transactional"),
     event_stream("unsubscribed_from_text_message_transactional", "Unsubscribed from Text Messaging Transactional"),
 )
+
+
+STREAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def metric_stream_errors(config: t.Mapping[str, t.Any], builtin: t.Collection[str]) -> list[str]:
+    """One line per problem of the `metric_streams` setting (a name clash, a bad name, no metric names)."""
+    streams = config.get("metric_streams") or {}
+    if not isinstance(streams, dict):
+        return ["metric_streams must be an object: stream name -> list of metric ids, names or integration:name."]
+    errors = []
+    for name, selectors in streams.items():
+        if name in builtin:
+            errors.append(f"metric_streams: {name!r} is the name of a built-in stream; choose another name.")
+        elif not STREAM_NAME.match(name):
+            errors.append(f"metric_streams: {name!r} is not a stream name (lowercase letters, digits and _, starting with a letter).")
+        if not isinstance(selectors, list) or not selectors or not all(isinstance(s, str) and s.strip() for s in selectors):
+            errors.append(f"metric_streams: {name!r} must list at least one metric id, name or integration:name.")
+    return errors
+
+
+def metric_streams(config: t.Mapping[str, t.Any]) -> list[type[EventStream]]:
+    """The user-defined event streams of `metric_streams` (checked with metric_stream_errors first)."""
+    return [event_stream(name, *selectors, integration=None) for name, selectors in (config.get("metric_streams") or {}).items()]

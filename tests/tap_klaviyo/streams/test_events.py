@@ -146,3 +146,75 @@ def test_a_renamed_sms_metric_keeps_feeding_its_stream_and_bookmark(emulator, ac
     assert new in second.ids("sent_text_message")
     assert list(partition_bookmarks(second.state, "sent_text_message")) == [sent]
     assert len(second.ids("sent_text_message")) < len(first.ids("sent_text_message")), "resumed from its bookmark"
+
+
+# ---- metric_streams
+
+MY_STREAMS = {"placed_order": ["shopify:Placed Order"], "sms_received": ["Received SMS", "Received Text Message"]}
+
+
+def run_streams(config: dict, *streams: str, state: dict | None = None):
+    """A sync of these streams, with a catalog discovered from this config (so it holds its metric_streams)."""
+    import contextlib
+    import io
+
+    from tap_klaviyo.tap import TapKlaviyo
+    from tests.conftest import parse_messages
+
+    catalog = TapKlaviyo(config=config, validate_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    with contextlib.redirect_stdout(stdout):
+        TapKlaviyo(config=config, state=state, catalog=catalog).sync_all()
+        stdout.flush()
+    return parse_messages(raw.getvalue())
+
+
+def test_metric_streams_select_exactly_what_they_name(emulator, account):
+    config = tap_config(emulator, metric_streams=MY_STREAMS, late_event_days=0)
+    result = run_streams(config, "placed_order", "sms_received")
+    assert set(result.ids("placed_order")) == event_ids(account, account.metric_ids("Placed Order", "shopify"))
+    assert set(result.ids("sms_received")) == event_ids(account, account.metric_ids("Received SMS"))
+    assert result.schemas["placed_order"]["properties"] == result.schemas["sms_received"]["properties"]
+    assert "attributed_campaign_id" in result.schemas["placed_order"]["properties"]
+    assert set(partition_bookmarks(result.state, "placed_order")) == set(account.metric_ids("Placed Order", "shopify"))
+
+
+def test_a_metric_stream_keeps_its_bookmark_across_a_rename(emulator, account):
+    config = tap_config(emulator, metric_streams=MY_STREAMS, late_event_days=0)
+    first = run_streams(config, "sms_received")
+    received = account.metric_ids("Received SMS")[0]
+    account.rename_metric(received, "Received Text Message")
+    new = account.add_event(received, next(account.profiles())["id"], account.now() - dt.timedelta(minutes=1))
+    time.sleep(1.1)
+    second = run_streams(config, "sms_received", state=first.state)
+    assert new in second.ids("sms_received")
+    assert set(second.ids("sms_received")) < set(first.ids("sms_received")) | {new}, "resumed, not read again"
+    assert list(partition_bookmarks(second.state, "sms_received")) == [received]
+
+
+def test_discovery_lists_metric_streams_and_a_clash_is_a_one_line_error(tmp_path):
+    import json
+
+    from tests.conftest import API_KEY, run_cli
+
+    found = run_cli("--discover", input_files={"--config": {"api_key": API_KEY, "metric_streams": MY_STREAMS}}, tmp_path=tmp_path)
+    assert found.returncode == 0, found.stderr[-2000:]
+    entries = {entry["tap_stream_id"]: entry for entry in json.loads(found.stdout)["streams"]}
+    assert {"placed_order", "sms_received", "events", "receive"} <= set(entries)
+    assert entries["placed_order"]["key_properties"] == ["id"]
+    assert entries["placed_order"]["replication_key"] == "datetime"
+    plain = run_cli("--discover", input_files={"--config": {"api_key": API_KEY}}, tmp_path=tmp_path)
+    assert "placed_order" not in {entry["tap_stream_id"] for entry in json.loads(plain.stdout)["streams"]}
+    for bad, says in (({"receive": ["Received Email"]}, "'receive' is the name of a built-in stream"),
+                      ({"Bad Name": ["x"]}, "'Bad Name' is not a stream name"), ({"empty": []}, "'empty' must list")):  # fmt: skip
+        for args in (("--discover",), ()):
+            run = run_cli(*args, input_files={"--config": {"api_key": API_KEY, "metric_streams": bad}}, tmp_path=tmp_path)
+            assert run.returncode == 1
+            errors = [line for line in run.stderr.decode().splitlines() if says in line]
+            assert len(errors) == 1, run.stderr.decode()[-1500:]
+            assert "Traceback" not in run.stderr.decode()
