@@ -257,6 +257,18 @@ class TapKlaviyo(Tap):
             ),
         ),
         th.Property(
+            "late_event_days",
+            th.IntegerType,
+            default=7,
+            title="Late-event check (days)",
+            description=(
+                "Events that reach Klaviyo after the lookback window are caught for this many past days: each "
+                "event stream keeps in its state the count of events it emitted per metric per day, compares it "
+                "once per run with Klaviyo's own counts (one POST /api/metric-aggregates per metric, 3/s and "
+                "60/min) and reads again only the days whose counts differ. 0 turns the check off."
+            ),
+        ),
+        th.Property(
             "max_workers",
             th.IntegerType,
             default=16,
@@ -375,6 +387,8 @@ class TapKlaviyo(Tap):
         url = urlsplit(str(self.config.get("api_url", "")))
         if url.scheme not in {"http", "https"} or not url.netloc:
             errors.append(f"api_url {self.config.get('api_url')!r} is not an http(s) URL.")
+        if not 0 <= int(self.config.get("late_event_days", 7)) <= 365:
+            errors.append("late_event_days must be between 0 and 365 (Klaviyo aggregates at most a year).")
         for name, low in (("lookback_minutes", 0), ("max_workers", 1), ("max_retries", 0)):
             if name in self.config and int(self.config[name]) < low:
                 errors.append(f"{name} must be at least {low}.")

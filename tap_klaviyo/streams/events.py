@@ -9,15 +9,22 @@ across a metric rename, since the metric id (and so its bookmark) stays the same
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import difflib
+import json
 import re
 import typing as t
 from functools import cached_property
 
-from tap_klaviyo import jsonapi
-from tap_klaviyo.client import KlaviyoStream
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_klaviyo import jsonapi, timeutil
+from tap_klaviyo.client import JSONAPI, Deduplicator, KlaviyoAPIError, KlaviyoStream, _retry_after, klaviyo_error_detail
 from tap_klaviyo.filters import equals
-from tap_klaviyo.ratelimit import TIER_M, TIER_XL
+from tap_klaviyo.ratelimit import TIER_M, TIER_S, TIER_XL
+from tap_klaviyo.windows import Window
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -32,6 +39,9 @@ ATTRIBUTION_COLUMNS = {
     "attributed_event_id": "attributed-event",
 }
 NO_ATTRIBUTION = dict.fromkeys(ATTRIBUTION_COLUMNS)
+AGGREGATES_PATH = "/api/metric-aggregates"
+ONE_DAY = dt.timedelta(days=1)
+LATE_STATE = "late_events"  # partition state key: {"from": ..., "days": {day: count}, "tail": {day: count}}
 
 
 class MetricsStream(KlaviyoStream):
@@ -146,7 +156,174 @@ class EventStream(KlaviyoStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         if not context:  # no metric resolved: the SDK still calls once without a partition
             return
-        yield from super().get_records(context)
+        days = int(self.config.get("late_event_days", 7))
+        if days <= 0:
+            self._resume_from = None
+            yield from super().get_records(context)
+            return
+        yield from self._get_records_counted(context, days)
+
+    # --- Late events: per-day counts compared with Klaviyo's own ---------------------------
+    #
+    # The partition state keeps, for the last `late_event_days` UTC days, how many events this
+    # stream emitted per day (`days`), how many of them lie at or after `from` (`tail`), and
+    # `from`: where the next run starts reading (its bookmark minus the lookback). The next run
+    # starts exactly there, so a day's events before `from` are counts[day] - tail[day]. Once per
+    # run and metric, Klaviyo's counts of those days (POST /api/metric-aggregates, count by day,
+    # up to `from`) are compared with them, and only a day whose counts differ is read again.
+
+    _resume_from: dt.datetime | None = None
+
+    def sync_window(self, context: Context | None) -> Window | None:
+        """The base window, starting where the last run's counts end when there are counts."""
+        window = super().sync_window(context)
+        resume = self._resume_from
+        if window is None or resume is None or resume >= window.end:
+            return window
+        start = max(resume, self.start_date) if self.start_date else resume
+        return Window(start, window.end)
+
+    def _get_records_counted(self, context: Context, days: int) -> t.Iterator[dict]:
+        state = self.get_context_state(context)
+        late = state.get(LATE_STATE) or {}
+        end = self._tap.run_started_at
+        first_day = end.date() - dt.timedelta(days=days - 1)
+        keep = first_day.isoformat()
+        try:
+            counts = {d: int(n) for d, n in (late.get("days") or {}).items() if d >= keep}
+            tail = {d: int(n) for d, n in (late.get("tail") or {}).items() if d >= keep}
+            previous_from = timeutil.parse_datetime(late["from"]) if late.get("from") else None
+        except (AttributeError, TypeError, ValueError):
+            self.logger.warning(
+                "Stream '%s' metric %s: the state's %r is unreadable; late events are counted afresh.",
+                self.name, context["metric_id"], LATE_STATE,
+            )
+            counts, tail, previous_from = {}, {}, None
+        self._resume_from = previous_from
+        if previous_from is not None and counts:
+            yield from self._reread_differing_days(context, state, counts, tail, previous_from, first_day)
+        window = self.sync_window(context)
+        seen: collections.Counter[str] = collections.Counter()
+        recent: collections.deque[str] = collections.deque()
+        lookback = dt.timedelta(minutes=float(self.config["lookback_minutes"]))
+        for n, record in enumerate(super().get_records(context), 1):
+            value = record.get("datetime")
+            if value is not None:
+                seen[value[:10]] += 1
+                recent.append(value)
+                if n % 4096 == 0:  # keep only what may fall in the next run's lookback
+                    threshold = timeutil.to_rfc3339(timeutil.parse_datetime(value) - lookback)
+                    while recent and recent[0] < threshold:
+                        recent.popleft()
+            yield record
+        if window is None or window.start >= window.end:
+            return
+        bookmark = state.get("replication_key_value")
+        if bookmark is None:  # no event yet: the next run reads the whole range again anyway
+            state.pop(LATE_STATE, None)
+            return
+        next_from = max(min(timeutil.parse_datetime(bookmark), end) - lookback, window.start)
+        new_counts = {}
+        day = first_day
+        while day <= end.date():
+            key = day.isoformat()
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+            if start >= window.start:  # read whole (up to the run's end) in this run
+                new_counts[key] = seen.get(key, 0)
+            elif start + ONE_DAY <= window.start:  # not read in this run
+                if key in counts:
+                    new_counts[key] = counts[key]
+            elif key in counts and previous_from == window.start:  # before `from` counted earlier, the rest now
+                new_counts[key] = counts[key] - tail.get(key, 0) + seen.get(key, 0)
+            day += ONE_DAY
+        boundary = timeutil.to_rfc3339(next_from)
+        new_tail = collections.Counter(value[:10] for value in recent if value >= boundary)
+        state[LATE_STATE] = {"from": boundary, "days": new_counts, "tail": {d: n for d, n in new_tail.items() if d >= keep}}
+
+    def _reread_differing_days(
+        self, context: Context, state: dict, counts: dict, tail: dict, until: dt.datetime, first_day: dt.date
+    ) -> t.Iterator[dict]:
+        """Read again the days before `until` whose emitted counts differ from Klaviyo's; update their counts."""
+        start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.timezone.utc)
+        if until <= start:
+            return  # every counted day lies in this run's window: read anyway
+        try:
+            theirs = self._klaviyo_counts(context["metric_id"], start, until)
+        except KlaviyoAPIError as exc:
+            self.logger.warning(
+                "Stream '%s' metric %s: Klaviyo's event counts could not be read (%s); late events of the last "
+                "days are not checked in this run.", self.name, context["metric_id"], exc,
+            )
+            return
+        self._partition_state = state
+        self._bookmark = state.get("replication_key_value")
+        for key in sorted(counts):
+            ours = counts[key] - tail.get(key, 0)
+            if key not in theirs or theirs[key] == ours:
+                continue
+            day_start = dt.datetime.fromisoformat(key).replace(tzinfo=dt.timezone.utc)
+            window = Window(day_start, min(day_start + ONE_DAY, until))
+            self.logger.info(
+                "Stream '%s' metric %s: %s holds %d events at Klaviyo, %d emitted; reading the day again.",
+                self.name, context["metric_id"], key, theirs[key], ours,
+            )
+            read = 0
+            for record in self._read_range(context, window):
+                read += 1
+                yield record
+            counts[key] = read + tail.get(key, 0)
+
+    def _read_range(self, context: Context, window: Window) -> t.Iterator[dict]:
+        """Every event of [start, end), with the concurrent reader, repeated ties dropped."""
+        dedup = Deduplicator(self.replication_key, self.primary_keys)
+        end = timeutil.to_rfc3339(window.end)
+        for record in self._read(context, window):
+            value = record.get(self.replication_key)
+            if value is not None and value >= end:
+                continue
+            if dedup.is_new(record):
+                yield record
+
+    @cached_property
+    def _aggregates_limiter(self):
+        return self._tap.rate_limiter(AGGREGATES_PATH, TIER_S)
+
+    def _klaviyo_counts(self, metric_id: str, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+        """Klaviyo's count of the metric's events per UTC day of [start, end): one POST /api/metric-aggregates."""
+        body = {"data": {"type": "metric-aggregate", "attributes": {
+            "metric_id": metric_id, "measurements": ["count"], "interval": "day", "timezone": "UTC",
+            "filter": [f"greater-or-equal(datetime,{timeutil.to_filter_value(start)})",
+                       f"less-than(datetime,{timeutil.to_filter_value(end)})"],
+        }}}  # fmt: skip
+        headers = {**self.http_headers, "Content-Type": JSONAPI}
+        url = self.url_base + AGGREGATES_PATH
+        prepared = requests.Request("POST", url, headers=headers, data=json.dumps(body)).prepare()
+        response = self.request_decorator(self._post_aggregates)(prepared)
+        try:
+            attributes = jsonapi.decode_json(response.content)["data"]["attributes"]
+            values = attributes["data"][0]["measurements"]["count"] if attributes["data"] else [0] * len(attributes["dates"])
+            return {date[:10]: int(count) for date, count in zip(attributes["dates"], values)}
+        except (*jsonapi.DecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            msg = f"Klaviyo sent an unexpected body for POST {AGGREGATES_PATH}: {exc}"
+            raise KlaviyoAPIError(msg) from exc
+
+    def _post_aggregates(self, prepared: requests.PreparedRequest) -> requests.Response:
+        self._aggregates_limiter.acquire()
+        self._tap.request_stats.count(self.name)
+        response = self.requests_session.send(self.authenticator(prepared), timeout=self.timeout)
+        status = response.status_code
+        message = f"Klaviyo answered {status} for POST {AGGREGATES_PATH}: {klaviyo_error_detail(response)}"
+        if status == 429:
+            retry_after = _retry_after(response)
+            self._aggregates_limiter.pause(retry_after if retry_after is not None else 1.0)
+            self._tap.request_stats.count_throttled(self.name)
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(message, response)
+        if status == 403:
+            message += ". The api_key lacks the metrics:read scope the late-event check needs"
+        if status >= 400:
+            raise KlaviyoAPIError(message)
+        return response
 
     def base_params(self, context: Context | None) -> dict[str, str]:
         params = super().base_params(context)

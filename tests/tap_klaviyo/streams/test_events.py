@@ -218,3 +218,123 @@ def test_discovery_lists_metric_streams_and_a_clash_is_a_one_line_error(tmp_path
             errors = [line for line in run.stderr.decode().splitlines() if says in line]
             assert len(errors) == 1, run.stderr.decode()[-1500:]
             assert "Traceback" not in run.stderr.decode()
+
+
+# ---- late events: per-day counts against Klaviyo's metric aggregates
+
+
+def event_requests(emulator, since: int) -> tuple[list, list]:
+    """(GET /api/events, POST /api/metric-aggregates) requests served after index `since`."""
+    served = emulator.requests[since:]
+    gets = [r for r in served if r.method == "GET" and r.path.rstrip("/") == "/api/events"]
+    posts = [r for r in served if r.method == "POST" and r.path.rstrip("/") == "/api/metric-aggregates"]
+    return gets, posts
+
+
+def test_an_event_visible_five_days_late_is_emitted_next_run_and_unchanged_days_cost_no_read(emulator, account):
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    bounced = account.metric_ids("Bounced Email")[0]
+    config = tap_config(emulator, lookback_minutes=LOOKBACK, event_metrics=[placed, bounced])
+    profile = next(account.profiles())["id"]
+    now = account.now()
+    five_days_ago = now - dt.timedelta(days=5)
+    late = account.add_event(placed, profile, five_days_ago, visible_at=now + dt.timedelta(seconds=2))
+    on_time = account.add_event(bounced, profile, now - dt.timedelta(days=3))
+    recent = {account.add_event(metric, profile, now - dt.timedelta(minutes=10)) for metric in (placed, bounced)}
+
+    first = run_tap(config, streams=("events",))
+    assert late not in first.ids("events") and on_time in first.ids("events")
+    late_state = {p["context"]["metric_id"]: p["late_events"] for p in first.state["bookmarks"]["events"]["partitions"]}
+    assert all(len(entry["days"]) <= 7 for entry in late_state.values()), "N numbers per metric"
+    assert late_state[bounced]["days"][(now - dt.timedelta(days=3)).date().isoformat()] == 1
+    time.sleep(2.2)
+
+    before = len(emulator.requests)
+    second = run_tap(config, state=first.state, streams=("events",))
+    gets, posts = event_requests(emulator, before)
+    assert late in second.ids("events")
+    assert set(second.ids("events")) == {late} | recent, "nothing else is new; the lookback holds the recent ones"
+    assert len(posts) == 2, "one count request per metric"
+    day = five_days_ago.date().isoformat()
+    rereads = [r for r in gets if f"greater-or-equal(datetime,{day}T00:00:00Z)" in r.query.get("filter", "")]
+    assert len(rereads) == 1 and f'equals(metric_id,"{placed}")' in rereads[0].query["filter"]
+    assert len(gets) == 3, "one window read per metric, and the one day that changed"
+
+    before = len(emulator.requests)
+    third = run_tap(config, state=second.state, streams=("events",))
+    gets, posts = event_requests(emulator, before)
+    assert set(third.ids("events")) == recent and len(posts) == 2 and len(gets) == 2, "an unchanged day costs no read"
+
+
+def test_late_events_of_several_days_and_the_lookback_day_are_all_caught(emulator, account):
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    config = tap_config(emulator, lookback_minutes=LOOKBACK, event_metrics=[placed])
+    profile = next(account.profiles())["id"]
+    now = account.now()
+    account.add_event(placed, profile, now - dt.timedelta(minutes=30))  # the bookmark is recent
+    first = run_tap(config, streams=("events",))
+    mark = timeutil.parse_datetime(partition_bookmarks(first.state, "events")[placed])
+    late = {
+        account.add_event(placed, profile, mark - dt.timedelta(days=days, minutes=LOOKBACK + 5))
+        for days in (0, 1, 6)
+    }
+    too_old = account.add_event(placed, profile, now - dt.timedelta(days=9))
+    time.sleep(1.1)
+    second = run_tap(config, state=first.state, streams=("events",))
+    assert late <= set(second.ids("events"))
+    assert too_old not in second.ids("events"), "older than late_event_days: the residual risk"
+    before = len(emulator.requests)
+    third = run_tap(config, state=second.state, streams=("events",))
+    gets, _ = event_requests(emulator, before)
+    assert not (late & set(third.ids("events"))) and len(gets) == 1
+
+
+def test_late_event_days_zero_turns_the_check_off(emulator, account):
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    config = tap_config(emulator, event_metrics=[placed], late_event_days=0, lookback_minutes=LOOKBACK)
+    profile = next(account.profiles())["id"]
+    recent = account.add_event(placed, profile, account.now() - dt.timedelta(minutes=10))
+    first = run_tap(config, streams=("events",))
+    account.add_event(placed, profile, account.now() - dt.timedelta(days=2))
+    before = len(emulator.requests)
+    second = run_tap(config, state=first.state, streams=("events",))
+    _, posts = event_requests(emulator, before)
+    assert posts == [] and second.ids("events") == [recent], "the late event is missed without the check"
+    assert all("late_events" not in p for p in second.state["bookmarks"]["events"]["partitions"])
+
+
+def test_end_to_end_through_the_cli(tmp_path, emulator, account):
+    """A target's view: stdout ends with STATE and holds every record the log counts, on both runs."""
+    from tests.tap_klaviyo.test_target_view import cli
+
+    config = tap_config(emulator, lookback_minutes=LOOKBACK, metric_streams=MY_STREAMS)
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    profile = next(account.profiles())["id"]
+    now = account.now()
+    recent = account.add_event(placed, profile, now - dt.timedelta(minutes=10))
+    late = account.add_event(placed, profile, now - dt.timedelta(days=5), visible_at=now + dt.timedelta(seconds=3))
+    first = cli(tmp_path, config)
+    first.check()
+    assert {"events", "placed_order", "sms_received", "receive"} <= set(first.records)
+    assert {r["id"] for r in first.records["events"]} == event_ids(account, listed_metric_ids(account)) - {late}
+    assert {r["id"] for r in first.records["placed_order"]} >= {recent}
+    time.sleep(3.2)
+    second = cli(tmp_path, config, state=first.state)
+    second.check()
+    for stream in ("events", "placed_order"):
+        assert late in {r["id"] for r in second.records[stream]}, stream
+    assert "reading the day again" in second.stderr
+
+
+def test_an_unreadable_late_state_is_counted_afresh(emulator, account, caplog):
+    placed = account.metric_ids("Placed Order", "shopify")[0]
+    config = tap_config(emulator, event_metrics=[placed])
+    first = run_tap(config, streams=("events",))
+    state = first.state
+    for partition in state["bookmarks"]["events"]["partitions"]:
+        partition["late_events"] = {"from": "not a time", "days": {"2026-01-01": "x"}}
+    caplog.set_level(logging.WARNING)
+    second = run_tap(config, state=state, streams=("events",))
+    assert any("unreadable; late events are counted afresh" in r.getMessage() for r in caplog.records)
+    (partition,) = second.state["bookmarks"]["events"]["partitions"]
+    assert timeutil.parse_datetime(partition["late_events"]["from"])
