@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 import time
 
-import pytest
 
 from tap_klaviyo import timeutil
 from tests.conftest import run_tap, tap_config
