@@ -27,10 +27,12 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,13 +92,15 @@ def catalog(streams: tuple[str, ...]) -> dict:
     return catalog_for(*streams)
 
 
-def run_tap(label: str, url: str, streams: tuple[str, ...], workers: int, workdir: Path, *, paced: bool = True) -> Run:
+def run_tap(
+    label: str, url: str, streams: tuple[str, ...], workers: int, workdir: Path, *, paced: bool = True, **settings: t.Any
+) -> Run:
     """Run one sync with stdout to /dev/null; peak RSS from wait4's rusage of that child alone.
 
-    `paced=False` turns the tap's own rate limiting off, for the CPU-bound phase.
+    `paced=False` turns the tap's own rate limiting off, for the CPU-bound phase; `settings` go into the config.
     """
     config = {"api_key": API_KEY, "api_url": url, "max_workers": workers, "request_timeout": 60,
-              "respect_rate_limits": paced}
+              "respect_rate_limits": paced, **settings}
     (workdir / "config.json").write_text(json.dumps(config))
     (workdir / "catalog.json").write_text(json.dumps(catalog(streams)))
     log = workdir / "tap.log"
@@ -186,6 +190,21 @@ def main() -> int:
             "peak_rss_mb": max(run.peak_rss_mb for run in concurrent_runs),
             "streams": {stream: median_figures([run.streams[stream] for run in concurrent_runs]) for stream in streams},
         }
+
+        # The `events` stream reads the same Received Email events as `receive` (event_metrics), CPU-bound, in
+        # interleaved pairs on one emulator: the same throughput per event is the goal.
+        receive_rates, events_rates = [], []
+        with EmulatorProcess(*emulator_size, "--rate-limits", "off") as unlimited:
+            for _ in range(args.repeat):
+                run = run_tap("receive", unlimited.url, ("receive",), args.workers, workdir, paced=False)
+                receive_rates.append(rate(run.streams["receive"]))
+                run = run_tap("events", unlimited.url, ("events",), args.workers, workdir, paced=False,
+                              event_metrics=["klaviyo:Received Email"], late_event_days=0)
+                events_rates.append(rate(run.streams["events"]))
+        results["events_vs_receive"] = {"receive": receive_rates, "events": events_rates}
+        print(f"  events vs receive, CPU-bound: {statistics.median(events_rates):,.0f} vs "
+              f"{statistics.median(receive_rates):,.0f} records/s (median; ratio per pair: "
+              + ", ".join(f"{e / r:.0%}" for e, r in zip(events_rates, receive_rates)) + ")", flush=True)
 
         for size in [int(s) for s in args.memory_sizes.split(",") if s]:
             with EmulatorProcess("--profiles", "1000", "--events", str(int(size / EVENT_SHARE)),

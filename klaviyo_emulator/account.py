@@ -36,6 +36,7 @@ from .areas.audience import AudienceData, Members  # noqa: F401 (Members re-expo
 from .areas.catalog import CatalogData
 from .areas.commerce import CommerceData
 from .areas.content import ContentData
+from .areas.events import EventsData
 from .areas.messaging import MessagingData
 from .events import EventStore
 from .resources import (
@@ -70,6 +71,9 @@ INTEGRATIONS = {
     "klaviyo": {"object": "integration", "id": "0rG4eQ", "key": "klaviyo", "name": "Klaviyo", "category": "Internal"},
     "api": {"object": "integration", "id": "7FtS4J", "key": "api", "name": "API", "category": "API"},
     "shopify": {"object": "integration", "id": "0eMvjm", "key": "shopify", "name": "Shopify", "category": "eCommerce"},
+    # Only metrics added after generation (areas/events.py LATER_METRICS) use these two.
+    "woocommerce": {"object": "integration", "id": "0mWoCo", "key": "woocommerce", "name": "WooCommerce", "category": "eCommerce"},
+    "segment": {"object": "integration", "id": "0sGmNt", "key": "segment", "name": "Segment", "category": "Customer Data Platform"},
 }
 # (name, integration, share of all events). "Clicked Email" twice, both unsubscribe names: real quirks.
 STANDARD_METRICS = (
@@ -122,7 +126,7 @@ PROFILE_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceData):
+class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceData, EventsData):
     """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs.
 
     Areas (klaviyo_emulator/areas/) contribute generators and mutation helpers as mixins.
@@ -154,6 +158,8 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         self._build_tags()
         self.events_store = EventStore(seed)
         self._build_events(events)
+        self._build_later_metrics(events)
+        self._build_attributions()
         self._build_commerce(sizes["coupons"], sizes["coupon_codes"], sizes["reviews"])
 
     @classmethod
@@ -525,7 +531,8 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         step = max(1, (T_END - 45 * 86400 - T_START) // max(n_profiles, 1))
         shares = list(self.metric_share.items())
         counts = [int(total * share) for _, share in shares]
-        counts[0] += total - sum(counts)  # Received Email absorbs rounding
+        # Received Email absorbs rounding and the events of the metrics added after generation.
+        counts[0] += total - sum(counts) - sum(self.later_metric_counts(total))
         for (mid, _), count in zip(shares, counts):
             span = T_END - T_START
             ts = sorted(T_START + int(rng.random() * span) for _ in range(count))
@@ -565,21 +572,42 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         return list(self.events_store.by_metric)
 
     def events(self, metric_id: str | None = None, base_url: str = DEFAULT_BASE_URL) -> Iterator[dict]:
-        """Event resources (ascending datetime) as GET /api/events renders them, of one metric or all."""
+        """Event resources (ascending datetime) as GET /api/events renders them now, of one metric or all
+        (events stored late are left out until they are visible)."""
         with self.lock:
             ids = [metric_id] if metric_id else self.all_event_metric_ids()
-            rows = list(self.events_store.iter_sorted(ids))
+            rows = list(self.events_store.iter_sorted(ids, int(self.now().timestamp())))
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
             with self.lock:
                 text = self.events_store.render(chunk, base_url, self.profile_id)
             yield from msgspec.json.decode("[" + text + "]")
 
-    def add_event(self, metric_id: str, profile_id: str, dt: datetime | str, properties: dict | None = None) -> str:
-        """Record an event at `dt` (may be in the past: a late-arriving event) and return its id."""
+    def add_event(
+        self,
+        metric_id: str,
+        profile_id: str,
+        dt: datetime | str,
+        properties: dict | None = None,
+        *,
+        visible_at: datetime | str | None = None,
+        attribution: dict | None = None,
+        attributed_at: datetime | str | None = None,
+    ) -> str:
+        """Record an event at `dt` (may be in the past: a late-arriving event) and return its id.
+
+        `visible_at`: the event is stored late, served only from then on (its `datetime` stays `dt`).
+        `attribution`: {"campaign_message": id} or {"flow_message": id}, optionally with
+        "attributed_event": the id of the touch it is attributed to; it shows from `attributed_at`
+        on (default: at once). Without it, events of conversion metrics get a generated one or none.
+        """
         with self.lock:
             idx = self._require_profile(profile_id)
-            serial = self.events_store.add(metric_id, to_us(dt) // 1_000_000, idx, properties)
+            visible = to_us(visible_at) // 1_000_000 if visible_at is not None else None
+            serial = self.events_store.add(metric_id, to_us(dt) // 1_000_000, idx, properties, visible)
+            if attribution is not None:
+                at = to_us(attributed_at) // 1_000_000 if attributed_at is not None else 0
+                self.events_store.attributions[serial] = self._explicit_attribution(serial, attribution, at)
             return self.events_store.event_id(serial)
 
 

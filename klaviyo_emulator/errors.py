@@ -10,6 +10,7 @@ TITLES = {
     403: "You do not have permission to perform this action.",
     404: "Not found.",
     405: "Method not allowed.",
+    415: "Unsupported media type.",
     429: "Request was throttled.",
     500: "A server error occurred.",
     502: "Bad gateway.",

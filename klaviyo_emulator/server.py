@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from .account import Account
+from .areas.events import POST_ENDPOINTS
 from .endpoints import OMNI_ROUTES, ROUTES, Handlers, match, parse_query
 from .errors import ApiError, not_found, throttled
 from .faults import Fault, FaultPlan, FaultQueue
@@ -55,6 +56,7 @@ class RequestRecord:
     headers: dict[str, str]
     fault: str | None
     time: float
+    body: bytes = b""
 
 
 def check_revision(value: str | None, today: date | None = None) -> str:
@@ -219,21 +221,26 @@ class Emulator:
         path = unquote(url.path)
         params = parse_qsl(url.query, keep_blank_values=True)
         length = int(h.headers.get("Content-Length") or 0)
-        if length:
-            h.rfile.read(length)
+        body = h.rfile.read(length) if length else b""
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         fault = self._scripted.take(path) or (self.faults.draw() if self.faults is not None else None)
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.stall_seconds)
-        status, headers, body = self._fault_response(fault) if fault is not None else (None, None, None)
+        status, headers, body_of_fault = self._fault_response(fault) if fault is not None else (None, None, None)
         if status is None:
-            status, headers, body = self.respond(h.command, path, params, dict(h.headers.items()))
+            post = POST_ENDPOINTS.get(path.rstrip("/"))
+            if post is not None:
+                status, headers, answer = self.respond_post(h.command, path, params, dict(h.headers.items()), body)
+            else:
+                status, headers, answer = self.respond(h.command, path, params, dict(h.headers.items()))
             if fault is not None and fault.kind == "next_link" and status == 200:
-                body = _rewrite_next(body, self.base_url + h.path, fault.rewrite_next)
+                answer = _rewrite_next(answer, self.base_url + h.path, fault.rewrite_next)
+        else:
+            answer = body_of_fault
         with self._log_lock:
-            self.requests.append(RequestRecord(h.command, path, dict(params), status, dict(h.headers.items()), fault.kind if fault else None, started))
-        self._write(h, status, headers, body, fault.kind if fault else None)
+            self.requests.append(RequestRecord(h.command, path, dict(params), status, dict(h.headers.items()), fault.kind if fault else None, started, body))
+        self._write(h, status, headers, answer, fault.kind if fault else None)
 
     def _fault_response(self, fault: Fault) -> tuple:
         if fault.kind == "response":
@@ -264,7 +271,7 @@ class Emulator:
         h.wfile.write(body)
 
     def respond(self, method: str, path: str, params: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
-        """Status, headers and body for one request, without faults."""
+        """Status, headers and body for one request to a GET endpoint, without faults."""
         rate_headers: dict[str, str] = {}
         try:
             lowered = {k.lower(): v for k, v in headers.items()}
@@ -292,6 +299,34 @@ class Emulator:
         except Exception:  # an emulator bug must still produce an HTTP answer
             log.exception("internal error serving %s", path)
             return 500, {"Content-Type": JSONAPI}, msgspec.json.encode(ApiError(500, "error", "A server error occurred.").document())
+
+    def respond_post(self, method: str, path: str, params: list[tuple[str, str]], headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+        """A POST query endpoint (metric aggregates): auth, revision, its own rate tier, then strict body validation."""
+        operation, (burst, steady), handler = POST_ENDPOINTS[path.rstrip("/")]
+        lowered = {k.lower(): v for k, v in headers.items()}
+        rate_headers: dict[str, str] = {}
+        try:
+            if method != "POST":
+                raise ApiError(405, "method_not_allowed", f'Method "{method}" not allowed.')
+            api_key = self._authenticate(lowered.get("authorization"))
+            check_revision(lowered.get("revision"), self.account.now().date())
+            if self.rate_limits:
+                decision = self.limiter.check(api_key, operation, burst, steady)
+                if not decision.allowed:
+                    raise throttled(decision.retry_after)
+                rate_headers = decision.headers()
+            content_type = lowered.get("content-type", "")
+            if "json" not in content_type:
+                raise ApiError(415, "unsupported_media_type", f'Unsupported media type "{content_type}" in request.')
+            for key, value in params:
+                if key != "fields[metric-aggregate]" or any(v not in ("data", "dates", "id") for v in value.split(",")):
+                    raise ApiError(400, "invalid", f"'{key}' is not a valid query parameter.", {"parameter": key})
+            with self.account.lock:
+                answer = getattr(self.handlers, handler)(body, self.base_url)
+            return 200, {"Content-Type": JSONAPI, **rate_headers}, answer
+        except ApiError as err:
+            extra = err.headers if err.status == 429 else rate_headers
+            return err.status, {"Content-Type": JSONAPI, **extra}, msgspec.json.encode(err.document())
 
     def _authenticate(self, authorization: str | None) -> str:
         """The API key, or 401/403 as Klaviyo answers them."""

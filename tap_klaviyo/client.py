@@ -156,6 +156,8 @@ class KlaviyoStream(RESTStream):
     upper_operator: str | None = "less-than"  # None: the upper bound is applied client-side
     to_one: tuple[str, ...] = ()  # relationships flattened to `<name>_id`
     to_many: t.ClassVar[dict[str, str]] = {}  # relationship -> column of its ids, e.g. {"tags": "tag_ids"}
+    other_relationships: tuple[str, ...] = ()  # relationships a stream reads itself (in records_of)
+    derived_columns: tuple[str, ...] = ()  # schema columns a stream fills itself, not attributes
     scope: str | None = None  # the API key scope the endpoint needs; default: `<first path segment>:read`
     date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
     raw_attributes: tuple[str, ...] = ()  # nested objects written out as received, never decoded (when safe)
@@ -467,9 +469,9 @@ class KlaviyoStream(RESTStream):
         BATCH files) needs to look inside them. That decoder reads only the schema's attributes."""
         if not self.raw_attributes or not self._records_leave_unchanged:
             return jsonapi.decode_document
-        columns = {"id", *(column for _, column in self._to_one_columns)}
+        columns = {"id", *(column for _, column in self._to_one_columns), *self.derived_columns}
         attributes = [name for name in self.schema["properties"] if name not in columns]
-        return jsonapi.passthrough_decoder(attributes, self.raw_attributes, self.to_one)
+        return jsonapi.passthrough_decoder(attributes, self.raw_attributes, (*self.to_one, *self.other_relationships))
 
     @cached_property
     def _records_leave_unchanged(self) -> bool:

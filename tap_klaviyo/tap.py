@@ -29,7 +29,7 @@ from tap_klaviyo import timeutil
 from tap_klaviyo.client import SyncCancelled
 from tap_klaviyo.ratelimit import RateLimiter, Tier
 from tap_klaviyo.state import EncodedStateWriter, frozen_context
-from tap_klaviyo.streams import STREAMS
+from tap_klaviyo.streams import STREAMS, metric_stream_errors, metric_streams
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
 # Klaviyo's two-year support. 2026-10-15 replaces the campaigns API with a new ("omni") shape,
@@ -245,6 +245,41 @@ class TapKlaviyo(Tap):
             ),
         ),
         th.Property(
+            "event_metrics",
+            th.ArrayType(th.StringType),
+            default=[],
+            title="Metrics of the events stream",
+            description=(
+                "Which metrics feed the `events` stream, each by id, by name (of any integration) or as "
+                "`integration:name` (e.g. `shopify:Placed Order`). Empty: every metric of every integration. A "
+                "name that matches no metric is logged as a warning naming the closest metric names."
+            ),
+        ),
+        th.Property(
+            "metric_streams",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default={},
+            title="Metric streams",
+            description=(
+                "Streams of your own, each the events of the metrics it lists (ids, names or `integration:name`), "
+                'e.g. `{"placed_order": ["shopify:Placed Order"], "sms_received": ["Received SMS", "Received Text '
+                'Message"]}`: discovered, selectable and bookmarked per metric like the built-in event streams. '
+                "Listing a metric's old and new name keeps the stream fed across a rename."
+            ),
+        ),
+        th.Property(
+            "late_event_days",
+            th.IntegerType,
+            default=7,
+            title="Late-event check (days)",
+            description=(
+                "Events that reach Klaviyo after the lookback window are caught for this many past days: each "
+                "event stream keeps in its state the count of events it emitted per metric per day, compares it "
+                "once per run with Klaviyo's own counts (one POST /api/metric-aggregates per metric, 3/s and "
+                "60/min) and reads again only the days whose counts differ. 0 turns the check off."
+            ),
+        ),
+        th.Property(
             "max_workers",
             th.IntegerType,
             default=16,
@@ -356,6 +391,9 @@ class TapKlaviyo(Tap):
             raise
         self._warn_unknown_settings()
         self._state_writer = EncodedStateWriter(self.message_writer)
+        errors = metric_stream_errors(self.config, {stream.name for stream in STREAMS})
+        if errors:  # also with validate_config=False (discovery): the streams depend on it
+            raise ConfigValidationError("Config validation failed", errors=errors)
         if kwargs.get("validate_config", True):
             self._check_settings()
         if kwargs.get("catalog") is not None:
@@ -408,6 +446,8 @@ class TapKlaviyo(Tap):
         url = urlsplit(str(self.config.get("api_url", "")))
         if url.scheme not in {"http", "https"} or not url.netloc:
             errors.append(f"api_url {self.config.get('api_url')!r} is not an http(s) URL.")
+        if not 0 <= int(self.config.get("late_event_days", 7)) <= 365:
+            errors.append("late_event_days must be between 0 and 365 (Klaviyo aggregates at most a year).")
         for name, low in (("lookback_minutes", 0), ("max_workers", 1), ("max_retries", 0)):
             if name in self.config and int(self.config[name]) < low:
                 errors.append(f"{name} must be at least {low}.")
@@ -489,7 +529,7 @@ class TapKlaviyo(Tap):
         """Name catalog streams this tap does not have, and say so when nothing is selected."""
         if self.input_catalog is None:
             return
-        known = {stream.name for stream in STREAMS}
+        known = set(self.streams)
         unknown = sorted(set(self.input_catalog) - known)
         if unknown:
             self.logger.warning(
@@ -501,7 +541,11 @@ class TapKlaviyo(Tap):
             self.logger.warning("The catalog selects no stream of tap-klaviyo: nothing will be synced.")
 
     def discover_streams(self) -> list:
-        return [stream_class(tap=self) for stream_class in STREAMS]
+        """The built-in streams, then the user's `metric_streams` (a bad one is a one-line config error)."""
+        errors = metric_stream_errors(self.config, {stream.name for stream in STREAMS})
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return [stream_class(tap=self) for stream_class in (*STREAMS, *metric_streams(self.config))]
 
     def rate_limiter(self, bucket: str, tier: Tier) -> RateLimiter:
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""

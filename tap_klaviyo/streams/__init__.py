@@ -31,7 +31,7 @@ from tap_klaviyo.streams.content import (
     TemplatesStream,
     UniversalContentStream,
 )
-from tap_klaviyo.streams.events import EVENT_STREAMS, MetricsStream
+from tap_klaviyo.streams.events import EVENT_STREAMS, EventsStream, MetricsStream, metric_stream_errors, metric_streams
 from tap_klaviyo.streams.messaging import (
     CampaignAudiencesStream,
     CampaignMessagesStream,
@@ -58,6 +58,7 @@ STREAMS = (
     SegmentMembersStream,
     ListExclusionsStream,
     MetricsStream,
+    EventsStream,
     *EVENT_STREAMS,
     TemplatesStream,
     UniversalContentStream,
@@ -75,3 +76,5 @@ STREAMS = (
     PushTokensStream,
     AccountsStream,
 )
+
+__all__ = ["STREAMS", "metric_stream_errors", "metric_streams"]

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tap_klaviyo.streams import STREAMS
+
 from tests.conftest import REPO
 from tests.e2e.meltano_project import clean_environ, find_meltano
 
 pytestmark = pytest.mark.slow
 
-TABLES = 12
+TABLES = len(STREAMS)  # the demo selects every stream
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv", ".venv-meltano", ".meltano", "*.duckdb", "*.duckdb.wal", "__pycache__", ".pytest_cache", ".hypothesis", "output"
 )

@@ -96,6 +96,8 @@ def assert_second_run_bounded(requests, singer_state: dict) -> None:
             continue
         flt = request.query.get("filter", "")
         bounds = LOWER_BOUND.findall(flt)
+        if request.path == "/api/events" and metric_of(request) not in marks:
+            continue  # a metric without any event yet has no bookmark: one empty read of its whole history
         assert bounds, f"second run read {request.path} without a lower bound: {request.query}"
         if request.path == "/api/events":
             metric_id = metric_of(request)

@@ -121,3 +121,18 @@ def test_extractor_declares_every_default(meltano_yml, about):
             assert declared[name].get("value") == schema["default"], name
         else:
             assert "value" not in declared[name], name
+
+
+def test_every_top_level_array_of_objects_loads_as_one_json_value(meltano_yml):
+    """SQL targets built on the SDK (target-postgres) turn an array with typed `items` into an array column
+    (`jsonb[]`), which JSON operators cannot query: meltano.yml's `schema:` override drops `items` from every
+    such property of every stream, so a new one cannot slip past."""
+    from tap_klaviyo.tap import TapKlaviyo
+
+    override = plugin(meltano_yml, "extractors", "tap-klaviyo")["schema"]
+    tap = TapKlaviyo(config={"api_key": "pk_test0123456789abcdef"}, validate_config=False)
+    for stream in tap.streams.values():
+        for name, schema in stream.schema["properties"].items():
+            items = schema.get("items")
+            if "array" in schema.get("type", []) and isinstance(items, dict) and "object" in items.get("type", []):
+                assert override.get(stream.name, {}).get(name) == {"type": ["array", "null"]}, (stream.name, name)

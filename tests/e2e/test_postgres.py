@@ -35,6 +35,7 @@ from tests.e2e.test_meltano_run import (
     parse_time,
 )
 from tap_klaviyo.streams import STREAMS as TAP_STREAMS
+from tap_klaviyo.tap import TapKlaviyo
 from tests.tap_klaviyo.expected import expected_keys
 
 pytestmark = pytest.mark.slow
@@ -117,10 +118,8 @@ def full_load(project, postgres) -> Load:
     with Emulator(account, rate_limits=False) as emulator:
         env = postgres_env(project, postgres, "klaviyo", emulator.base_url)
         project.run("run", "tap-klaviyo", "target-postgres", env=env)
-    schemas = {}
-    for stream in STREAMS:
-        name = "event" if stream in EVENT_STREAMS else stream
-        schemas[stream] = json.loads((REPO / "tap_klaviyo" / "schemas" / f"{name}.json").read_text())
+    tap = TapKlaviyo(config={"api_key": "pk_test0123456789abcdef"}, validate_config=False)
+    schemas = {stream: tap.streams[stream].schema for stream in STREAMS}
     return Load(project, postgres, "klaviyo", account, schemas)
 
 

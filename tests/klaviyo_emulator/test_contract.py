@@ -83,6 +83,7 @@ CASES = [
     ("/api/metrics", "/api/metrics", {"include": "flow-triggers"}),
     ("/api/events", "/api/events", {"include": "metric,profile,attributions", "page[size]": "1000"}),
     ("/api/events", "/api/events", {"page[size]": "1000", "sort": "-datetime"}),
+    ("/api/events", "/api/events", {"include": "attributions", "page[size]": "1000"}),
     ("/api/flows", "/api/flows", {"include": "flow-actions,tags"}),
     ("/api/flows", "/api/flows", {"filter": "equals(archived,true)", "include": "flow-actions", "fields[flow-action]": "definition,updated"}),
     ("/api/template-universal-content", "/api/template-universal-content", {"page[size]": "3"}),
@@ -157,6 +158,31 @@ def test_every_emulated_endpoint_is_covered(spec):
     covered = {c[0] for c in CASES} | {"/api/lists/{id}/profiles", "/api/lists/{id}/relationships/profiles", "/api/segments/{id}/profiles", *NESTED}
     assert {ep.path for ep in ENDPOINTS} == covered
     assert covered <= set(spec["paths"])
+
+
+def test_metric_aggregates_response_matches_the_spec(spec, emulator, account):
+    import requests
+
+    from tests.klaviyo_emulator.conftest import headers
+
+    operation = spec["paths"]["/api/metric-aggregates"]["post"]
+    schema = copy.deepcopy(operation["responses"]["200"]["content"][JSONAPI]["schema"])
+    validator = jsonschema.Draft7Validator({**_nullable(schema), "components": _nullable(spec["components"])})
+    request_schema = copy.deepcopy(operation["requestBody"]["content"][JSONAPI]["schema"])
+    request_validator = jsonschema.Draft7Validator({**_nullable(request_schema), "components": _nullable(spec["components"])})
+    body = {"data": {"type": "metric-aggregate", "attributes": {
+        "metric_id": account.metric_ids("Received Email")[0], "measurements": ["count", "unique", "sum_value"], "interval": "day",
+        "filter": ["greater-or-equal(datetime,2025-01-01T00:00:00Z)", "less-than(datetime,2025-01-08T00:00:00Z)"], "timezone": "UTC"}}}  # fmt: skip
+    assert not list(request_validator.iter_errors(body)), "the tap's kind of request is one the spec describes"
+    response = requests.post(f"{emulator.base_url}/api/metric-aggregates", json=body,
+                             headers={**headers(), "Content-Type": JSONAPI}, timeout=10)  # fmt: skip
+    assert response.status_code == 200, response.text
+    errors = [jsonschema.exceptions.best_match([e]) for e in validator.iter_errors(response.json())]
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5])
+    error = requests.post(f"{emulator.base_url}/api/metric-aggregates", json={"data": {}}, headers={**headers(), "Content-Type": JSONAPI}, timeout=10)
+    client_error = _nullable(spec["components"]["responses"]["ClientError"]["content"][JSONAPI]["schema"])
+    assert error.status_code == 400
+    assert not list(jsonschema.Draft7Validator({**client_error, "components": _nullable(spec["components"])}).iter_errors(error.json()))
 
 
 def test_error_bodies_match_the_spec(spec, client):

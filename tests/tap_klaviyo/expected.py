@@ -11,7 +11,33 @@ EVENT_STREAM_METRICS = {
     "mark_as_spam": ("Marked Email as Spam",),
     "receive": ("Received Email",),
     "unsubscribe": ("Unsubscribed", "Unsubscribed from Email Marketing"),
+    "open": ("Opened Email",),
+    "unsub_list": ("Unsubscribed from List",),
+    "subscribed_to_email": ("Subscribed to Email Marketing",),
+    "subscribe_list": ("Subscribed to List",),
+    "update_email_preferences": ("Updated Email Preferences",),
+    "clicked_text_message": ("Clicked Text Message", "Clicked SMS"),
+    "subscribed_to_text_message": ("Subscribed to Text Messaging Marketing", "Subscribed to SMS Marketing"),
+    "failed_to_deliver_text_message": ("Failed to Deliver Text Message", "Failed to Deliver SMS"),
+    "failed_to_deliver_automated_response_text_message": (
+        "Failed to Deliver Automated Response Text Message", "Failed to deliver Automated Response SMS", "Failed to Deliver Automated Response SMS",
+    ),
+    "received_automated_response_text_message": ("Received Automated Response Text Message", "Received Automated Response SMS"),
+    "received_text_message": ("Received Text Message", "Received SMS"),
+    "sent_text_message": ("Sent Text Message", "Sent SMS"),
+    "unsubscribed_from_text_message": ("Unsubscribed from Text Messaging Marketing", "Unsubscribed from SMS Marketing"),
+    "subscribed_to_text_message_transactional": ("Subscribed to Text Messaging Transactional",),
+    "unsubscribed_from_text_message_transactional": ("Unsubscribed from Text Messaging Transactional",),
 }
+# singer-io/tap-klaviyo 1.2.0's per-metric stream names (its EVENT_MAPPINGS values).
+SINGER_IO_EVENT_STREAMS = (
+    "receive", "click", "open", "bounce", "unsubscribe", "mark_as_spam", "unsub_list", "subscribed_to_email",
+    "subscribe_list", "update_email_preferences", "dropped_email", "clicked_text_message", "subscribed_to_text_message",
+    "failed_to_deliver_text_message", "failed_to_deliver_automated_response_text_message",
+    "received_automated_response_text_message", "received_text_message", "sent_text_message",
+    "unsubscribed_from_text_message", "subscribed_to_text_message_transactional",
+    "unsubscribed_from_text_message_transactional",
+)  # fmt: skip
 
 
 # Streams that read one of the account's small collections whole: stream -> Account attribute.
@@ -42,6 +68,15 @@ def klaviyo_metric_ids(account: Account, *names: str) -> list[str]:
     ]
 
 
+def listed_metric_ids(account: Account) -> list[str]:
+    """Every metric GET /api/metrics lists (events of unresolvable metrics cannot be read per metric)."""
+    return [metric["id"] for metric in account.metrics()]
+
+
+def event_ids(account: Account, metric_ids) -> set[str]:
+    return {event["id"] for metric_id in metric_ids for event in account.events(metric_id=metric_id)}
+
+
 def suppression_of(profile: dict) -> list[dict]:
     subscriptions = profile["attributes"].get("subscriptions") or {}
     return ((subscriptions.get("email") or {}).get("marketing") or {}).get("suppression") or []
@@ -55,8 +90,9 @@ def list_suppressions_of(profile: dict) -> list[dict]:
 def expected_keys(account: Account, stream: str) -> set:
     """Primary keys a full sync of `stream` must emit, exactly."""
     if stream in EVENT_STREAM_METRICS:
-        ids = klaviyo_metric_ids(account, *EVENT_STREAM_METRICS[stream])
-        return {event["id"] for metric_id in ids for event in account.events(metric_id=metric_id)}
+        return event_ids(account, klaviyo_metric_ids(account, *EVENT_STREAM_METRICS[stream]))
+    if stream == "events":
+        return event_ids(account, listed_metric_ids(account))
     if stream == "profiles":
         return {profile["id"] for profile in account.profiles()}
     if stream == "global_exclusions":

@@ -46,6 +46,7 @@ needs_spec = pytest.mark.skipif(
 #   included   resources of another type, from ``include=``
 #   2026-10-15 a column only revision 2026-10-15 has (null at 2026-07-15), typed from
 #              shared/docs/klaviyo-2026-10-15.md: not in this spec, so only the self-contained checks apply
+#   attribution  ``attributed_<rel>_id``: a to-one relationship of the event's included attribution
 # "also": other operations that return the same resource, checked the same way.
 # The schema files are written by scripts/schema_from_spec.py.
 STREAMS: dict[str, dict[str, Any]] = {
@@ -71,7 +72,11 @@ STREAMS: dict[str, dict[str, Any]] = {
         "path": "/api/events",
         "pk": ["id"],
         "rk": "datetime",
-        "extra": {"profile_id": "to-one", "metric_id": "to-one"},
+        "extra": {
+            "profile_id": "to-one", "metric_id": "to-one", "attributed_campaign_id": "attribution",
+            "attributed_campaign_message_id": "attribution", "attributed_flow_id": "attribution",
+            "attributed_flow_message_id": "attribution", "attributed_event_id": "attribution",
+        },
     },
     "campaigns.json": {
         "path": "/api/campaigns",
@@ -554,6 +559,14 @@ def test_extra_field_origin(name: str, field: str, kind: str) -> None:
     prop = load_schema(name)["properties"][field]
     resource = resource_of(cfg["path"], cfg.get("included"))
     get = spec()["paths"][cfg["path"]]["get"]
+    if kind == "attribution":
+        assert types_of(prop) == {"string", "null"}, f"{field}: a nullable string"
+        attribution = included_item(cfg["path"], "attribution")
+        rel = field.removeprefix("attributed_").removesuffix("_id").replace("_", "-")
+        rel = "attributed-event" if rel == "event" else rel
+        data = relationship_data(attribution, rel)
+        assert data.get("type") == "object" and deref(data["properties"]["id"])["type"] == "string"
+        return
     if kind in {"path", "parent", "to-one", "partition"} and field not in cfg["pk"]:
         assert types_of(prop) == {"string", "null"}, f"{field}: a nullable string"
     if kind == "path":
