@@ -538,9 +538,10 @@ class KlaviyoStream(RESTStream):
             record[column] = [ref.id for ref in data] if isinstance(data, list) else []
         return self.canonical_dates(record)
 
-    def canonical_dates(self, record: dict) -> dict:
-        """Date-time fields in RFC 3339; an unparseable one becomes null (logged), never a bookmark."""
-        for name in self.date_time_fields:
+    def canonical_dates(self, record: dict, fields: t.Iterable[str] | None = None) -> dict:
+        """Date-time fields (the stream's, or `fields`) in RFC 3339; an unparseable one becomes null
+        (logged), never a bookmark."""
+        for name in self.date_time_fields if fields is None else fields:
             value = record.get(name)
             if value is not None:
                 normal = timeutil.canonical(value) if isinstance(value, str) else None

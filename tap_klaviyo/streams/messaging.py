@@ -238,14 +238,7 @@ class CampaignMessagesStream(CampaignsStream):
             record[f"{name}_id"] = ref.id if isinstance(ref, jsonapi.Ref) else None
         record["campaign_id"] = record["campaign_id"] or campaign.get("id")
         record["channel"] = (record.get("definition") or {}).get("channel") or campaign.get("channel")
-        for name in self.message_dates:
-            value = record.get(name)
-            if value is not None:
-                normal = timeutil.canonical(value) if isinstance(value, str) else None
-                if normal is None:
-                    self._bad_datetime(record, name, value)
-                record[name] = normal
-        return record
+        return self.canonical_dates(record, self.message_dates)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         if self.omni:
