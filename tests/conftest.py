@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -115,6 +116,25 @@ def run_catalog(config: dict, catalog: dict, state: dict | None = None, *, fails
             assert not fails, "the sync was expected to fail"
         stdout.flush()
     return parse_messages(raw.getvalue())
+
+
+def run_until_killed(argv: list[str], kill_after: int | None) -> tuple[bytes, bool]:
+    """Run the tap as a process; SIGKILL it once `kill_after` RECORD lines were read (None: let it finish).
+    Returns its whole output lines and whether it completed."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    lines, records, killed = [], 0, False
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(b'{"type":"RECORD"'):
+            records += 1
+            if kill_after is not None and records >= kill_after:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+    proc.stdout.close()
+    code = proc.wait(timeout=120)
+    assert killed or code == 0, f"the tap failed on its own (exit {code})"
+    return b"".join(line for line in lines if line.endswith(b"\n")), not killed
 
 
 def run_cli(*args: str, input_files: dict[str, dict] | None = None, tmp_path: Path, timeout: float = 120):

@@ -10,17 +10,19 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
 
 import pytest
 
 from klaviyo_emulator import Account, Emulator
 from tap_klaviyo import timeutil
-from tests.conftest import REPO, catalog_for, parse_messages, tap_config
+from tests.conftest import (
+    catalog_for,
+    parse_messages,
+    run_until_killed,
+    tap_config,
+)
 from tests.tap_klaviyo.expected import expected_keys, record_keys
 
 STREAMS = ("lists", "list_members", "campaigns", "profiles", "global_exclusions", "click", "receive")
@@ -36,26 +38,6 @@ REPLICATION_KEYS = {
 PARTITION_FIELD = {"list_members": "list_id", "click": "metric_id", "receive": "metric_id"}
 LOOKBACK_MINUTES = 60
 MAX_RUNS = 8
-
-
-def run_until_killed(argv: list[str], kill_after: int | None) -> tuple[list[bytes], bool]:
-    """Run the tap; SIGKILL it once `kill_after` RECORD lines were read. Returns (lines, completed)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
-    lines: list[bytes] = []
-    records = 0
-    killed = False
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith(b'{"type":"RECORD"'):
-            records += 1
-            if kill_after is not None and records >= kill_after:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
-                break
-    proc.stdout.close()
-    code = proc.wait(timeout=120)
-    assert killed or code == 0, f"the tap failed on its own (exit {code})"
-    return [line for line in lines if line.endswith(b"\n")], not killed
 
 
 def bookmarks_of(state: dict) -> dict[tuple[str, str | None], str]:
@@ -108,8 +90,8 @@ def test_repeated_sigkill_and_resume_never_loses_a_record(tmp_path, seed):
                 argv += ["--state", str(tmp_path / f"state{run}.json")]
                 resumed_with_state += 1
             last = run == MAX_RUNS - 1
-            lines, completed = run_until_killed(argv, None if last else rng.randint(1, max(1, remaining)))
-            out = parse_messages(b"".join(lines))
+            output, completed = run_until_killed(argv, None if last else rng.randint(1, max(1, remaining)))
+            out = parse_messages(output)
             last_state = max((i for i, m in enumerate(out.messages) if m["type"] == "STATE"), default=-1)
             remaining -= sum(m["type"] == "RECORD" for m in out.messages[:last_state])
             bookmarks = bookmarks_of(state)

@@ -11,10 +11,7 @@ import collections
 import copy
 import datetime as dt
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
 import time
 
@@ -24,11 +21,11 @@ from klaviyo_emulator import Account, Emulator
 from tap_klaviyo.client import KlaviyoStream
 from tap_klaviyo.streams.audience import OPEN_RUN_SINCE, ListExclusionsStream
 from tests.conftest import (
-    REPO,
     catalog_for,
     parse_messages,
     run_cli,
     run_tap,
+    run_until_killed,
     tap_config,
 )
 from tests.tap_klaviyo.expected import expected_keys, list_suppressions_of, record_keys
@@ -198,23 +195,6 @@ KlaviyoStream._write_record_message = _record_then_state_due
 from tap_klaviyo.tap import TapKlaviyo
 TapKlaviyo.cli()
 """
-
-
-def run_until_killed(argv: list[str], kill_after: int | None) -> tuple[bytes, bool]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
-    lines, records, killed = [], 0, False
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith(b'{"type":"RECORD"'):
-            records += 1
-            if kill_after is not None and records >= kill_after:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
-                break
-    proc.stdout.close()
-    code = proc.wait(timeout=120)
-    assert killed or code == 0, f"the tap failed on its own (exit {code})"
-    return b"".join(line for line in lines if line.endswith(b"\n")), not killed
 
 
 def test_a_killed_run_resumes_from_its_last_state_with_nothing_lost(tmp_path):

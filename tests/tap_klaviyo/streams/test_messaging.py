@@ -11,10 +11,7 @@ import collections
 import copy
 import json
 import math
-import os
 import random
-import signal
-import subprocess
 import sys
 import time
 
@@ -22,7 +19,14 @@ import pytest
 
 from klaviyo_emulator import Account, Emulator
 from tap_klaviyo.streams.messaging import holds_messages
-from tests.conftest import REPO, catalog_for, parse_messages, run_cli, run_tap, tap_config
+from tests.conftest import (
+    catalog_for,
+    parse_messages,
+    run_cli,
+    run_tap,
+    run_until_killed,
+    tap_config,
+)
 from tests.tap_klaviyo.expected import expected_keys
 
 FLOW_STREAMS = ("flows", "flow_actions", "flow_messages")
@@ -222,23 +226,6 @@ def test_a_key_without_the_scope_is_one_line_naming_it(emulator, tmp_path, strea
     assert result.returncode == 1
     assert f"lacks a read scope this stream needs ({scope})" in stderr
     assert "Traceback" not in stderr and key not in stderr
-
-
-def run_until_killed(argv: list[str], kill_after: int | None) -> tuple[bytes, bool]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
-    lines, records, killed = [], 0, False
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith(b'{"type":"RECORD"'):
-            records += 1
-            if kill_after is not None and records >= kill_after:
-                os.kill(proc.pid, signal.SIGKILL)
-                killed = True
-                break
-    proc.stdout.close()
-    code = proc.wait(timeout=120)
-    assert killed or code == 0, f"the tap failed on its own (exit {code})"
-    return b"".join(line for line in lines if line.endswith(b"\n")), not killed
 
 
 def test_a_killed_run_resumes_with_nothing_lost(tmp_path):
