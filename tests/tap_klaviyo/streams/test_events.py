@@ -273,9 +273,12 @@ def test_late_events_of_several_days_and_the_lookback_day_are_all_caught(emulato
     account.add_event(placed, profile, now - dt.timedelta(minutes=30))  # the bookmark is recent
     first = run_tap(config, streams=("events",))
     mark = timeutil.parse_datetime(partition_bookmarks(first.state, "events")[placed])
+    # Before the lookback: on its day, the day before, and early on the oldest of the 7 tracked days (relative
+    # to the bookmark, 6 days back would leave the tracked days when the test runs just after midnight UTC).
+    oldest_tracked_day = dt.datetime.combine(now.date() - dt.timedelta(days=6), dt.time(0, 30), tzinfo=dt.timezone.utc)
     late = {
-        account.add_event(placed, profile, mark - dt.timedelta(days=days, minutes=LOOKBACK + 5))
-        for days in (0, 1, 6)
+        *(account.add_event(placed, profile, mark - dt.timedelta(days=days, minutes=LOOKBACK + 5)) for days in (0, 1)),
+        account.add_event(placed, profile, oldest_tracked_day),
     }
     too_old = account.add_event(placed, profile, now - dt.timedelta(days=9))
     time.sleep(1.1)
