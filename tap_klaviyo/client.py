@@ -647,7 +647,7 @@ class KlaviyoStream(RESTStream):
 
         This is the SDK's sorted-stream update (set `replication_key_value` in the partition's
         state) without its per-record search of the partitions list, which dominated the tap's
-        CPU on event streams. The state dict is looked up once per partition in get_records.
+        CPU on event streams. The state dict is looked up once per partition, in open_partition.
         """
         value = latest_record.get(self.replication_key)
         if value is None or (self._bookmark is not None and value < self._bookmark):
@@ -656,14 +656,21 @@ class KlaviyoStream(RESTStream):
         self._partition_state["replication_key"] = self.replication_key
         self._partition_state["replication_key_value"] = value
 
+    def open_partition(self, context: Context | None) -> None:
+        """Bookmark into this partition's state from here on (looked up once, not per record).
+
+        A whole read replaces the bookmark; an incremental one never moves it back.
+        """
+        self._partition_state = self.get_context_state(context)
+        self._bookmark = None if self.reads_whole else self._partition_state.get("replication_key_value")
+
     def records_in_window(self, context: Context | None, records: t.Iterable[dict]) -> list[dict]:
         """Records already read (e.g. from another stream's include), cut to this run's window and
         sorted on the replication key, so that every STATE's bookmark covers all records before it.
         Copies: the records may be shared with other streams."""
         window = self.sync_window(context)
         key = self.replication_key
-        self._partition_state = self.get_context_state(context)
-        self._bookmark = self._partition_state.get("replication_key_value")
+        self.open_partition(context)
         start = timeutil.to_rfc3339(window.start) if window.start > ALL_HISTORY else None
         end = timeutil.to_rfc3339(window.end)
         kept = [
@@ -823,9 +830,7 @@ class KlaviyoStream(RESTStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         window = self.sync_window(context)
         if self.replication_key:
-            self._partition_state = self.get_context_state(context)
-            # A whole read replaces the bookmark; an incremental one never moves it back.
-            self._bookmark = None if self.reads_whole else self._partition_state.get("replication_key_value")
+            self.open_partition(context)
         if window is not None and window.start >= window.end:
             return
         records = self._read(context, window)

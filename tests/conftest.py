@@ -118,6 +118,18 @@ def run_catalog(config: dict, catalog: dict, state: dict | None = None, *, fails
     return parse_messages(raw.getvalue())
 
 
+def assert_missing_scope_is_named(emulator: Emulator, tmp_path: Path, stream: str, scope: str) -> None:
+    """A key without the stream's scope fails the CLI with one line naming that scope, never the key."""
+    key = "pk_noscope_0123456789abcdef"
+    result = run_cli(
+        input_files={"--config": tap_config(emulator, api_key=key), "--catalog": catalog_for(stream)}, tmp_path=tmp_path
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 1
+    assert f"lacks a read scope this stream needs ({scope})" in stderr
+    assert "Traceback" not in stderr and key not in stderr
+
+
 def run_until_killed(argv: list[str], kill_after: int | None) -> tuple[bytes, bool]:
     """Run the tap as a process; SIGKILL it once `kill_after` RECORD lines were read (None: let it finish).
     Returns its whole output lines and whether it completed."""

@@ -204,7 +204,7 @@ class EventStream(KlaviyoStream):
         # A metric without an event in those days is not checked: on the 60/min tier, asking for the
         # counts of every dormant metric would cost minutes per run for the rarest of late events.
         if previous_from is not None and any(counts.values()):
-            yield from self._reread_differing_days(context, state, counts, tail, previous_from, first_day)
+            yield from self._reread_differing_days(context, counts, tail, previous_from, first_day)
         window = self.sync_window(context)
         seen: collections.Counter[str] = collections.Counter()
         recent: collections.deque[str] = collections.deque()
@@ -244,7 +244,7 @@ class EventStream(KlaviyoStream):
         state[LATE_STATE] = {"from": boundary, "days": new_counts, "tail": {d: n for d, n in new_tail.items() if d >= keep}}
 
     def _reread_differing_days(
-        self, context: Context, state: dict, counts: dict, tail: dict, until: dt.datetime, first_day: dt.date
+        self, context: Context, counts: dict, tail: dict, until: dt.datetime, first_day: dt.date
     ) -> t.Iterator[dict]:
         """Read again the days before `until` whose emitted counts differ from Klaviyo's; update their counts."""
         start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.timezone.utc)
@@ -258,8 +258,7 @@ class EventStream(KlaviyoStream):
                 "days are not checked in this run.", self.name, context["metric_id"], exc,
             )
             return
-        self._partition_state = state
-        self._bookmark = state.get("replication_key_value")
+        self.open_partition(context)
         for key in sorted(counts):
             ours = counts[key] - tail.get(key, 0)
             if key not in theirs or theirs[key] == ours:

@@ -146,8 +146,7 @@ class CampaignsStream(KlaviyoStream):
         it hides them (or none changed); deduplicated by id, sorted on updated_at before any is emitted.
         """
         window = self.sync_window(None)
-        self._partition_state = self.get_context_state(None)
-        self._bookmark = None if self.reads_whole else self._partition_state.get("replication_key_value")
+        self.open_partition(None)
         if window.start >= window.end:
             return
         found: dict[str, dict] = {}
@@ -248,8 +247,7 @@ class CampaignMessagesStream(CampaignsStream):
         campaigns = self._tap.streams["campaigns"]
         handed = campaigns.handed_off.get(partition_key(context)) if campaigns.selected else None
         if handed is not None and handed[0].start <= window.start and handed[0].end == window.end:
-            self._partition_state = self.get_context_state(context)
-            self._bookmark = self._partition_state.get("replication_key_value")
+            self.open_partition(context)
             start = timeutil.to_rfc3339(window.start) if window.start > ALL_HISTORY else None
             read = [(at, messages) for at, messages in handed[1] if start is None or (at is not None and at >= start)]
         else:
