@@ -41,6 +41,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_klaviyo import jsonapi, schemas, timeutil
 from tap_klaviyo.filters import condition, join
+from tap_klaviyo.partitions import FirstPages
 from tap_klaviyo.ratelimit import Tier
 from tap_klaviyo.state import IndexedStateManager, frozen_context
 from tap_klaviyo.windows import (
@@ -162,6 +163,7 @@ class KlaviyoStream(RESTStream):
     date_time_fields: tuple[str, ...] = ()  # top-level fields normalised to RFC 3339
     raw_attributes: tuple[str, ...] = ()  # nested objects written out as received, never decoded (when safe)
     windowed = False  # eligible for the concurrent time-window reader
+    prefetch_partitions = False  # each partition's read starts with `first_request`: sent ahead (partitions.py)
     window_pages = 2  # pages a window is sized to hold
 
     is_sorted = True
@@ -178,6 +180,7 @@ class KlaviyoStream(RESTStream):
         self._warned_extra = False
         self._clock_read_at = -1.0
         self._extracted_at = utc_now()
+        self._first_pages: FirstPages | None = None
 
     @cached_property
     def schema(self) -> dict:
@@ -442,7 +445,8 @@ class KlaviyoStream(RESTStream):
                 )
                 raise KlaviyoAPIError(msg)
             visited.add(prepared.url)
-            page, next_link = self._send(prepared, context)
+            prefetched = self._first_pages.take(context, prepared.url) if query is not None and self._first_pages else None
+            page, next_link = prefetched.result() if prefetched is not None else self._send(prepared, context)
             url = self._resolve_next(next_link) if next_link else None
             query = None
             yield page
@@ -791,9 +795,17 @@ class KlaviyoStream(RESTStream):
         started = time.monotonic()
         self._records_emitted = 0
         self._version_to_activate: int | None = None
+        self._first_pages = self._partition_reader(context)
         try:
             super().sync(context)
         finally:
+            if self._first_pages is not None:
+                self._first_pages.close()
+                self.logger.info(
+                    "Stream %s: %d partitions' first requests sent ahead, %d of them used",
+                    self.name, self._first_pages.sent, self._first_pages.used,
+                )
+                self._first_pages = None
             self._tap.message_writer.flush()  # this stream's records reach the target now
         if self._version_to_activate is not None:  # read whole: the target may now drop what is gone
             super()._write_activate_version_message(self._version_to_activate)
@@ -808,6 +820,37 @@ class KlaviyoStream(RESTStream):
             stats.requests[self.name],
             stats.throttled[self.name],
         )
+
+    def _partition_reader(self, context: Context | None) -> FirstPages | None:
+        """The concurrent partition reader, for a stream whose partitions it can read ahead."""
+        workers = int(self.config["max_workers"])
+        if context is not None or not self.prefetch_partitions or workers < 2 or not self.config.get("concurrent_partitions", True):
+            return None
+        partitions = self.partitions or []
+        if len(partitions) < 2:
+            return None
+        return FirstPages(partitions, self.first_request, self._send, workers)
+
+    def _write_starting_replication_value(self, context: Context | None) -> None:
+        """Called by the SDK as it starts each partition: the reader sends the next ones' first requests."""
+        super()._write_starting_replication_value(context)
+        if self._first_pages is not None:
+            self._first_pages.advance(context)
+
+    def will_read(self, context: Context | None) -> bool:  # noqa: ARG002
+        """Whether this run reads the partition at all (a fan-out stream skips unchanged parents)."""
+        return True
+
+    def first_request(self, context: Context | None) -> requests.PreparedRequest | None:
+        """The first request the partition's read will send, built as `_read` builds it; None: none."""
+        if not self.will_read(context):
+            return None
+        super()._write_starting_replication_value(context)  # what the SDK sets as the partition starts
+        window = self.sync_window(context)
+        if window is not None and window.start >= window.end:
+            return None
+        params = self.range_params(context, window)
+        return self.build_prepared_request(method="GET", url=self.get_url(context), params=params, headers=self.http_headers)
 
     def drop_stale_partition_states(self) -> None:
         """Forget bookmarks of partitions the account no longer has (a deleted list or metric).
@@ -933,6 +976,11 @@ class FanOutStream(KlaviyoStream):
             return True
         hours = float(self.config.get("sweep_hours", 24))
         return self._tap.run_started_at - last >= dt.timedelta(hours=hours)
+
+    prefetch_partitions = True
+
+    def will_read(self, context: Context | None) -> bool:
+        return bool(context) and self.needs_read(context)
 
     def needs_read(self, context: Context) -> bool:
         if self.sweep_due:

@@ -286,7 +286,20 @@ class TapKlaviyo(Tap):
             title="Concurrent requests",
             description=(
                 "Requests in flight per stream for the event and profile streams, which are read in time windows "
-                "and still emitted in order. 1 reads one page at a time."
+                "and still emitted in order, and partitions read ahead by the partitioned streams (see "
+                "concurrent_partitions). 1 reads one page at a time."
+            ),
+        ),
+        th.Property(
+            "concurrent_partitions",
+            th.BooleanType,
+            default=True,
+            title="Read partitions concurrently",
+            description=(
+                "Partitioned streams (list and segment members, events per metric, flow messages, form versions) "
+                "send the first request of up to max_workers partitions ahead, paced only by the endpoint's rate "
+                "limit; records still come out one partition after another, in order. false reads one partition "
+                "at a time (the old behaviour, kept for comparison)."
             ),
         ),
         th.Property(

@@ -71,6 +71,7 @@ class GroupMembersStream(KlaviyoStream):
     page_size = 100
     rate_tier = TIER_L
     date_time_fields = ("joined_group_at", *PROFILE_DATES)
+    prefetch_partitions = True
 
     @cached_property
     def partitions(self) -> list[dict]:

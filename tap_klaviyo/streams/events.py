@@ -103,6 +103,13 @@ def closest(metrics: list[dict], selector: str) -> list[str]:
     return difflib.get_close_matches(selector, names, n=3, cutoff=0.6)
 
 
+def read_late_state(late: dict, keep: str) -> tuple[dict[str, int], dict[str, int], dt.datetime | None]:
+    """The counts per day from `keep` on, their tails, and `from` of a partition's late-event state."""
+    counts = {d: int(n) for d, n in (late.get("days") or {}).items() if d >= keep}
+    tail = {d: int(n) for d, n in (late.get("tail") or {}).items() if d >= keep}
+    return counts, tail, timeutil.parse_datetime(late["from"]) if late.get("from") else None
+
+
 class EventStream(KlaviyoStream):
     """Events of the metrics `metric_selectors` names, one partition per metric id."""
 
@@ -122,6 +129,7 @@ class EventStream(KlaviyoStream):
     date_time_fields = ("datetime",)
     raw_attributes = ("event_properties",)
     windowed = True
+    prefetch_partitions = True
 
     def selectors(self) -> tuple[str, ...]:
         return self.metric_selectors
@@ -158,7 +166,6 @@ class EventStream(KlaviyoStream):
             return
         days = int(self.config.get("late_event_days", 7))
         if days <= 0:
-            self._resume_from = None
             yield from super().get_records(context)
             return
         yield from self._get_records_counted(context, days)
@@ -173,12 +180,19 @@ class EventStream(KlaviyoStream):
     # up to `from`) are compared with them, and only a day whose counts differ is read again.
     # Metrics that had no event in those days are not asked about.
 
-    _resume_from: dt.datetime | None = None
+    def counted_from(self, context: Context | None) -> dt.datetime | None:
+        """Where the last run's counts end (`from`), when late events are counted and it is readable."""
+        if not context or int(self.config.get("late_event_days", 7)) <= 0:
+            return None
+        try:
+            return read_late_state(self.get_context_state(context).get(LATE_STATE) or {}, "")[2]
+        except (AttributeError, TypeError, ValueError):
+            return None
 
     def sync_window(self, context: Context | None) -> Window | None:
         """The base window, starting where the last run's counts end when there are counts."""
         window = super().sync_window(context)
-        resume = self._resume_from
+        resume = self.counted_from(context)
         if window is None or resume is None or resume >= window.end:
             return window
         start = max(resume, self.start_date) if self.start_date else resume
@@ -191,16 +205,13 @@ class EventStream(KlaviyoStream):
         first_day = end.date() - dt.timedelta(days=days - 1)
         keep = first_day.isoformat()
         try:
-            counts = {d: int(n) for d, n in (late.get("days") or {}).items() if d >= keep}
-            tail = {d: int(n) for d, n in (late.get("tail") or {}).items() if d >= keep}
-            previous_from = timeutil.parse_datetime(late["from"]) if late.get("from") else None
+            counts, tail, previous_from = read_late_state(late, keep)
         except (AttributeError, TypeError, ValueError):
             self.logger.warning(
                 "Stream '%s' metric %s: the state's %r is unreadable; late events are counted afresh.",
                 self.name, context["metric_id"], LATE_STATE,
             )
             counts, tail, previous_from = {}, {}, None
-        self._resume_from = previous_from
         # A metric without an event in those days is not checked: on the 60/min tier, asking for the
         # counts of every dormant metric would cost minutes per run for the rarest of late events.
         if previous_from is not None and any(counts.values()):
