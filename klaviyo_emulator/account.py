@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 
 import msgspec
 
-from .areas import catalog, commerce
+from .areas import audience, catalog, commerce
 from .areas.audience import AudienceData, Members  # noqa: F401 (Members re-exported)
 from .areas.catalog import CatalogData
 from .areas.commerce import CommerceData
@@ -55,13 +55,18 @@ from .resources import (
     ulid,
 )
 
-SIZES = ("flows", "flow_actions", "templates", "universal_content", "forms", "images", *catalog.SIZES, *commerce.SIZES)
+SIZES = (
+    "flows", "flow_actions", "templates", "universal_content", "forms", "images", "custom_metrics",
+    *audience.SIZES, *catalog.SIZES, *commerce.SIZES,
+)  # fmt: skip
 PRESETS = {
     "tiny": {"profiles": 300, "events": 3000, "flows": 8, "flow_actions": 30, "templates": 12, "universal_content": 8, "forms": 5, "images": 15},
     "demo": {"profiles": 5_000, "events": 100_000, "flows": 24, "flow_actions": 100, "templates": 30, "universal_content": 24, "forms": 12, "images": 60},
     "bench": {"profiles": 200_000, "events": 1_000_000, "flows": 200, "flow_actions": 1000, "templates": 100, "universal_content": 60, "forms": 30, "images": 300},
 }
-for _area in (catalog, commerce):
+for _preset in PRESETS.values():
+    _preset["custom_metrics"] = 200  # metrics beyond the standard ones: 234 with the later ones
+for _area in (audience, catalog, commerce):
     for _name, _sizes in _area.PRESET_SIZES.items():
         PRESETS[_name].update(_sizes)
 SUPPRESSION_REASONS = ("HARD_BOUNCE", "INVALID_EMAIL", "SPAM_COMPLAINT", "UNSUBSCRIBE", "USER_SUPPRESSED")
@@ -105,7 +110,6 @@ STANDARD_METRICS = (
     ("Started Checkout", "shopify", 0.03),
     ("Fulfilled Order", "shopify", 0.01),
 )
-CUSTOM_METRICS = 200
 UNRESOLVED_SHARE = 0.005
 RECEIVED_TIES = (100, 200, 1000)  # page sizes whose boundaries equal-datetime groups must straddle
 
@@ -145,9 +149,9 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         self._id_salt = mix(seed, 4)
         self._pid_cache: list[str | None] = []
         self._orders: dict[str, tuple[int, array]] = {}
-        self._build_metrics()
+        self._build_metrics(sizes["custom_metrics"])
         self._build_profiles(profiles)
-        self._build_lists_and_segments()
+        self._build_lists_and_segments(sizes["lists"], sizes["segments"])
         self._build_campaigns()
         self._build_templates(sizes["templates"])
         self._build_flows(sizes["flows"], sizes["flow_actions"])
@@ -167,8 +171,10 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         """Build an account from a preset ("tiny", "demo", "bench"), optionally overriding its sizes.
 
         Sizes beyond profiles and events: flows, flow_actions (spread over the flows), templates,
-        universal_content, forms, images, catalog_items (each with one to four variants), coupons, coupon_codes (spread over the coupons), reviews;
-        e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)` or `(..., coupons=50, coupon_codes=20000)`.
+        universal_content, forms, images, custom_metrics, lists and segments (those beyond the named ones
+        with few members each), catalog_items (each with one to four variants), coupons, coupon_codes
+        (spread over the coupons), reviews; e.g. `Account.generate(1, "tiny", flows=200, flow_actions=1000)`,
+        `(..., coupons=50, coupon_codes=20000)` or `(..., lists=1000, segments=100, custom_metrics=266)`.
         """
         if size not in PRESETS:
             raise ValueError(f"unknown size {size!r}; choose one of {sorted(PRESETS)}")
@@ -211,11 +217,11 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
                 return candidate
             n += 1
 
-    def _build_metrics(self) -> None:
+    def _build_metrics(self, custom: int) -> None:
         self._ids: set[str] = set()
         self.metric_rows: list[Row] = []
         self.metric_share: dict[str, float] = {}
-        specs = list(STANDARD_METRICS) + [(f"Custom Metric {i:03d}", "api", 0.0) for i in range(1, CUSTOM_METRICS + 1)]
+        specs = list(STANDARD_METRICS) + [(f"Custom Metric {i:03d}", "api", 0.0) for i in range(1, custom + 1)]
         for i, (name, integration, share) in enumerate(specs):
             mid = self._short_id(1000 + i, self._ids)
             created = (T_START - 86400 * 400 + i * 3600) * 1_000_000
@@ -225,7 +231,7 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
             )
             self.metric_share[mid] = share
         self.unresolved_metric_id = self._short_id(999, self._ids)
-        custom_share = (1.0 - sum(s for _, _, s in STANDARD_METRICS) - UNRESOLVED_SHARE) / CUSTOM_METRICS
+        custom_share = (1.0 - sum(s for _, _, s in STANDARD_METRICS) - UNRESOLVED_SHARE) / max(custom, 1)
         for row in self.metric_rows[len(STANDARD_METRICS) :]:
             self.metric_share[row.id] = custom_share
         self.metric_share[self.unresolved_metric_id] = UNRESOLVED_SHARE

@@ -159,6 +159,13 @@ class AudienceHandlers(HandlerBase):
         return self.document(q, base, data, nxt)
 
 
+# Beyond the named lists and segments, a large account's extra ones ("List 0014", ...), each with a
+# few members: e.g. Account.generate(1, "tiny", lists=1000, segments=100) for the partition benchmark.
+PRESET_SIZES = {name: {"lists": 13, "segments": 12} for name in ("tiny", "demo", "bench")}
+SIZES = ("lists", "segments")
+EXTRA_GROUP_FRACTION = 0.004  # one member in a tiny account, 80 of 20,000 profiles
+
+
 class AudienceData:
     """Account mixin: lists, segments and their members, list suppressions (profiles themselves live in account.py)."""
 
@@ -169,10 +176,12 @@ class AudienceData:
         created = self._p_created
         return [(i, created[i] + int(rng.random() * (T_END - created[i]))) for i in rng.sample(range(n), int(n * fraction))]
 
-    def _build_lists_and_segments(self) -> None:
+    def _build_lists_and_segments(self, lists: int = 13, segments: int = 12) -> None:
         names = ["Newsletter", "VIP Customers", "Preview List", "Black Friday 2025", "Winback", "Product Launch",
                  "Webinar Signups", "SMS Subscribers", "Event Attendees", "Beta Testers", "Wholesale", "Holiday 2025", "Empty List"]  # fmt: skip
         fractions = [0.55, 0.12, 0.05, 0.2, 0.1, 0.08, 0.04, 0.15, 0.03, 0.02, 0.01, 0.06, 0.0]
+        names += [f"List {i + 1:04d}" for i in range(len(names), lists)]
+        fractions += [EXTRA_GROUP_FRACTION] * (lists - len(fractions))
         self.list_rows: list[Row] = []
         self.members: dict[str, Members] = {}
         for i, (name, fraction) in enumerate(zip(names, fractions)):
@@ -186,6 +195,7 @@ class AudienceData:
         self.segment_rows: list[Row] = []
         seg_names = ["Engaged 30 Days", "Engaged 90 Days", "Repeat Buyers", "Lapsed Customers", "High CLV", "Never Opened",
                      "Recent Signups", "Bounced Addresses", "SMS Engaged", "Churn Risk", "Big Spenders", "Empty Segment"]  # fmt: skip
+        seg_names += [f"Segment {i + 1:04d}" for i in range(len(seg_names), segments)]
         for i, name in enumerate(seg_names):
             sid = self._short_id(4000 + i, self._ids)
             created = (T_START + i * 7 * 86400) * 1_000_000
@@ -203,7 +213,8 @@ class AudienceData:
             }
             keys = {"id": sid, "name": name, "created": created, "updated": updated, "is_active": attrs["is_active"], "is_starred": attrs["is_starred"]}
             self.segment_rows.append(Row(sid, attrs, keys))
-            self.members[sid] = Members(self._sample_members(5000 + i, 0.0 if name == "Empty Segment" else 0.03 * (1 + i % 5)))
+            fraction = 0.0 if name == "Empty Segment" else 0.03 * (1 + i % 5) if i < 12 else EXTRA_GROUP_FRACTION
+            self.members[sid] = Members(self._sample_members(5000 + i, fraction))
 
     def lists(self, base_url: str = DEFAULT_BASE_URL) -> list[dict]:
         """List resources as GET /api/lists renders them."""

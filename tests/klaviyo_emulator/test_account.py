@@ -34,6 +34,15 @@ def test_explicit_sizes(account):
         Account.generate(size="huge")
 
 
+def test_a_large_account_has_more_lists_segments_and_metrics_and_the_named_ones_stay(account):
+    large = Account.generate(seed=1, lists=40, segments=25, custom_metrics=266)
+    assert (len(large.list_rows), len(large.segment_rows), len(large.metrics())) == (40, 25, 300)
+    assert (len(account.list_rows), len(account.segment_rows), len(account.metrics())) == (13, 12, 234)
+    assert [r.id for r in large.list_rows[:13]] == [r.id for r in account.list_rows]
+    assert len({r.id for r in large.list_rows + large.segment_rows + large.metric_rows}) == 365
+    assert all(large.list_member_ids(r.id) for r in large.list_rows[13:]), "every extra list has members"
+
+
 def test_synthetic_timestamps_lie_in_the_past(account):
     now = datetime.now(UTC).isoformat()
     for event in list(account.events())[:: 97]:
