@@ -374,21 +374,27 @@ def test_form_statistics_count_the_sessions(acc, emu):
 def test_segment_series_follow_joins_and_departures():
     account = Account.generate(seed=3, size="tiny")
     segment = account.segment_rows[0].id
-    account.set_clock(datetime(2025, 6, 10, 12, tzinfo=timezone.utc))
     members = account.members[segment]
-    leaver = account.profile_id(members.profile[0])
-    joined_before = sum(1 for j in members.joined if j < datetime(2025, 6, 10, 5, tzinfo=timezone.utc).timestamp())
-    account.remove_segment_member(segment, leaver)
-    account.add_segment_member(segment, account.profile_id(1), "2025-06-11T15:00:00Z")
+    account.set_clock(datetime(2025, 6, 10, 12, tzinfo=timezone.utc))  # 07:00 on 10 June in New York
+    leaver = members.profile[0]
+    left_at = account.now().timestamp()
+    joined_at = dict(zip(members.profile, members.joined))
+    newcomer = next(i for i in range(1000) if i not in joined_at)
+    account.remove_segment_member(segment, account.profile_id(leaver))
+    account.add_segment_member(segment, account.profile_id(newcomer), "2025-06-11T15:00:00Z")
+    joined_at[newcomer] = datetime(2025, 6, 11, 15, tzinfo=timezone.utc).timestamp()
     with Emulator(account) as emulator:
         doc = post(emulator, "/api/segment-series-reports", body("segment-series-report", statistics=list(reports.SEGMENT_STATISTICS), interval="daily",
                    timeframe={"start": "2025-06-09T00:00:00", "end": "2025-06-13T00:00:00"}, filter=f'equals(segment_id,"{segment}")')).json()  # fmt: skip
     (row,) = doc["data"]["attributes"]["results"]
     s = row["statistics"]
-    assert s["members_removed"] == [0, 1, 0, 0] and s["members_added"][2] >= 1
-    assert s["net_members_changed"] == [a - r for a, r in zip(s["members_added"], s["members_removed"])]
-    assert s["total_members"][0] == joined_before or s["total_members"][0] <= joined_before
-    assert s["total_members"][1] == s["total_members"][0] + s["net_members_changed"][1]
+    days = [datetime(2025, 6, 9 + k, tzinfo=NY).timestamp() for k in range(5)]
+    added = [sum(1 for j in joined_at.values() if days[k] <= j < days[k + 1]) for k in range(4)]
+    total = [sum(1 for p, j in joined_at.items() if j < days[k + 1] and (p != leaver or left_at >= days[k + 1])) for k in range(4)]
+    assert s["members_added"] == added and added[2] >= 1
+    assert s["members_removed"] == [0, 1, 0, 0]
+    assert s["net_members_changed"] == [a - r for a, r in zip(added, s["members_removed"])]
+    assert s["total_members"] == total and total[1] == total[0] + added[1] - 1
 
 
 # ---------------------------------------------------------------- rate limits on a virtual clock
