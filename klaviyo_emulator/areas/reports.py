@@ -62,8 +62,9 @@ Choices where the docs are silent (strict readings):
   never silently ignored.
 
 Deviation, stated: statistics count the events whose datetime lies in the timeframe (the emulator's
-events are not tied to a send date). Series buckets start at the timeframe's start truncated to the
-interval, in the company timezone (weeks start on Monday).
+events are not tied to a send date), so a rate of one series bucket can exceed 1 before its cap.
+Series `date_times`: the timeframe's start, then each interval boundary after it (hours, midnights,
+Mondays, first days of months) in the company timezone.
 """
 
 from __future__ import annotations
@@ -221,8 +222,9 @@ class Tally:
 
 
 def _ratio(a: float, b: float) -> float:
-    """A rate in [0, 1] form; 0.0 when nothing was sent (the denominator is zero)."""
-    return a / b if b else 0.0
+    """A rate in the spec's [0.0, 1.0]; 0.0 when the denominator is zero. Counting by event time (not by send
+    cohort), one series bucket can hold more opens than deliveries: such a rate is capped at 1.0."""
+    return min(1.0, a / b) if b else 0.0
 
 
 def _recipients(t: Tally) -> int:
@@ -258,8 +260,8 @@ MESSAGE_STATISTIC_DEFINITIONS: dict[str, Callable[[Tally], float]] = {
     "conversion_uniques": lambda t: t.unique("conversions"),
     "conversion_value": lambda t: round(t.value, 2),
     "conversion_rate": lambda t: _ratio(t.unique("conversions"), _recipients(t)),
-    "average_order_value": lambda t: round(_ratio(t.value, t.n("conversions")), 2),
-    "revenue_per_recipient": lambda t: round(_ratio(t.value, _recipients(t)), 2),
+    "average_order_value": lambda t: round(t.value / t.n("conversions"), 2) if t.n("conversions") else 0.0,
+    "revenue_per_recipient": lambda t: round(t.value / _recipients(t), 2) if _recipients(t) else 0.0,
     "message_segment_count_sum": lambda t: t.n("sent"),
     "text_message_credit_usage_amount": lambda t: t.n("sent"),
     "text_message_spend": lambda t: 0.0,
