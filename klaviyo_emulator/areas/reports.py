@@ -61,7 +61,8 @@ Choices where the docs are silent (strict readings):
   group_by or filter) are valid in the spec but answered with 400 "not supported by the emulator",
   never silently ignored.
 
-Deviation, stated: statistics count the events whose datetime lies in the timeframe (the emulator's
+Deviations, stated: scopes are not checked per key (the emulator's only 403 is its forbidden key
+prefix). Statistics statistics count the events whose datetime lies in the timeframe (the emulator's
 events are not tied to a send date), so a rate of one series bucket can exceed 1 before its cap.
 Series `date_times`: the timeframe's start, then each interval boundary after it (hours, midnights,
 Mondays, first days of months) in the company timezone.
