@@ -62,7 +62,7 @@ Choices where the docs are silent (strict readings):
   never silently ignored.
 
 Deviations, stated: scopes are not checked per key (the emulator's only 403 is its forbidden key
-prefix). Statistics statistics count the events whose datetime lies in the timeframe (the emulator's
+prefix). Statistics count the events whose datetime lies in the timeframe (the emulator's
 events are not tied to a send date), so a rate of one series bucket can exceed 1 before its cap.
 Series `date_times`: the timeframe's start, then each interval boundary after it (hours, midnights,
 Mondays, first days of months) in the company timezone.
