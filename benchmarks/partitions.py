@@ -35,8 +35,7 @@ from bench import API_KEY, REPO, EmulatorProcess, catalog  # noqa: E402
 STREAMS = ("lists", "list_members", "segments", "segment_members", "events", "flows", "flow_messages")
 PARTITIONED = ("list_members", "segment_members", "events", "flow_messages")
 # Klaviyo's tiers (burst per s, steady per min) of each stream's endpoint (tap_klaviyo/streams/).
-TIERS = {"list_members": (75, 750), "segment_members": (75, 750), "events": (350, 3500), "flow_messages": (3, 60),
-         "lists": (75, 750), "segments": (75, 750), "flows": (3, 60)}  # fmt: skip
+TIERS = {"list_members": (75, 750), "segment_members": (75, 750), "events": (350, 3500), "flow_messages": (3, 60)}
 SYNCED = re.compile(r"Stream (?P<stream>\S+) synced: (?P<records>\d+) records in (?P<seconds>[\d.]+) s .*?(?P<requests>\d+) requests")
 
 
@@ -124,11 +123,14 @@ def main() -> int:
         if name not in report["concurrent"]["streams"]:
             continue
         requests = report["concurrent"]["streams"][name]["requests"]
-        floor = rate_limit_floor(requests, *TIERS[name]) + latency
-        in_flight = requests * latency / args.workers if name in PARTITIONED else requests * latency
-        report["concurrent"]["streams"][name].update(rate_limit_floor=floor, in_flight_floor=in_flight)
+        floors = ""
+        if name in PARTITIONED:  # what the limits and max_workers in flight would allow these requests
+            floor = rate_limit_floor(requests, *TIERS[name]) + latency
+            in_flight = max(requests * latency / args.workers, latency)
+            report["concurrent"]["streams"][name].update(rate_limit_floor=floor, in_flight_floor=in_flight)
+            floors = f"{floor:>20.1f}{in_flight:>19.1f}"
         print(f"{name:<16}{requests:>9}{report['sequential']['streams'][name]['seconds']:>14.1f}"
-              f"{report['concurrent']['streams'][name]['seconds']:>14.1f}{floor:>20.1f}{max(in_flight, latency):>19.1f}")  # fmt: skip
+              f"{report['concurrent']['streams'][name]['seconds']:>14.1f}{floors}")  # fmt: skip
     print(f"{'whole run':<16}{'':>9}{report['sequential']['wall_seconds']:>14.1f}{report['concurrent']['wall_seconds']:>14.1f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -189,7 +189,8 @@ class AudienceData:
         self.members: dict[str, Members] = {}
         for i, (name, fraction) in enumerate(zip(names, fractions)):
             lid = self._short_id(2000 + i, self._ids)
-            created = (T_START + i * 5 * 86400) * 1_000_000
+            day = i * 5 if i < 13 else i * 7919 % 500  # extra lists too lie within the synthetic years
+            created = (T_START + day * 86400) * 1_000_000
             updated = created + mix(self.seed, i, 21) % (400 * 86400) * 1_000_000
             attrs = {"name": name, "created": fmt_us(created), "updated": fmt_us(updated), "opt_in_process": "double_opt_in" if i % 3 == 0 else "single_opt_in"}
             self.list_rows.append(Row(lid, attrs, {"id": lid, "name": name, "created": created, "updated": updated}))
@@ -201,7 +202,8 @@ class AudienceData:
         seg_names += [f"Segment {i + 1:04d}" for i in range(len(seg_names), segments)]
         for i, name in enumerate(seg_names):
             sid = self._short_id(4000 + i, self._ids)
-            created = (T_START + i * 7 * 86400) * 1_000_000
+            day = i * 7 if i < 12 else i * 7919 % 600
+            created = (T_START + day * 86400) * 1_000_000
             updated = created + mix(self.seed, i, 23) % (300 * 86400) * 1_000_000
             attrs = {
                 "name": name,

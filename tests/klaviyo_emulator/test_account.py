@@ -10,7 +10,7 @@ import pytest
 
 from klaviyo_emulator import Account
 from klaviyo_emulator.account import SUPPRESSION_REASONS
-from klaviyo_emulator.resources import to_us
+from klaviyo_emulator.resources import T_END, fmt_us, to_us
 
 UTC = timezone.utc
 
@@ -35,12 +35,14 @@ def test_explicit_sizes(account):
 
 
 def test_a_large_account_has_more_lists_segments_and_metrics_and_the_named_ones_stay(account):
-    large = Account.generate(seed=1, lists=40, segments=25, custom_metrics=266)
-    assert (len(large.list_rows), len(large.segment_rows), len(large.metrics())) == (40, 25, 300)
+    large = Account.generate(seed=1, lists=1000, segments=100, custom_metrics=266)
+    assert (len(large.list_rows), len(large.segment_rows), len(large.metrics())) == (1000, 100, 300)
     assert (len(account.list_rows), len(account.segment_rows), len(account.metrics())) == (13, 12, 234)
     assert [r.id for r in large.list_rows[:13]] == [r.id for r in account.list_rows]
-    assert len({r.id for r in large.list_rows + large.segment_rows + large.metric_rows}) == 365
+    assert len({r.id for r in large.list_rows + large.segment_rows + large.metric_rows}) == 1400
     assert all(large.list_member_ids(r.id) for r in large.list_rows[13:]), "every extra list has members"
+    end = fmt_us(T_END * 1_000_000)
+    assert all(r.attrs[name] < end for r in large.list_rows + large.segment_rows for name in ("created", "updated"))
 
 
 def test_synthetic_timestamps_lie_in_the_past(account):
