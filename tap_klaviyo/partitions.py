@@ -12,8 +12,9 @@ has one) from the prefetched first page.
 
 The request to send ahead is planned on the main thread from the partition's state, the same way
 its read will build it; the read takes the prefetched page only when it asks for that very URL,
-so a plan that no longer holds costs one request and never a wrong record. At most
-`max_workers` first pages are held at any time (the memory bound).
+so a plan that no longer holds costs one request and never a wrong record. At most `ahead`
+first pages are held at any time (the memory bound): `max_workers`, or fewer where so many full
+pages would hold more records than the stream's buffer.
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ class FirstPages:
         plan: t.Callable[[Context], requests.PreparedRequest | None],
         fetch: t.Callable[[requests.PreparedRequest, Context], t.Any],
         workers: int,
+        ahead: int,
     ) -> None:
-        """`plan` gives the first request of a partition's read (None: it sends none); `fetch` sends it."""
+        """`plan` gives the first request of a partition's read (None: it sends none); `fetch` sends it,
+        on `workers` threads, for at most `ahead` partitions at a time."""
         self._partitions = list(partitions)
         self._index = {frozen_context(partition): i for i, partition in enumerate(self._partitions)}
         self._plan = plan
         self._fetch = fetch
-        self._ahead = workers
+        self._ahead = max(1, ahead)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="klaviyo-partition")
         self._lock = threading.Lock()
         self._pending: dict[tuple, tuple[int, str, Future]] = {}  # context -> (position, url, first page)

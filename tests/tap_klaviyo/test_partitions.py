@@ -176,7 +176,7 @@ def _request(url: str) -> SimpleNamespace:
     return SimpleNamespace(url=url)
 
 
-def test_at_most_workers_first_pages_are_held_or_in_flight():
+def test_at_most_ahead_first_pages_are_held_or_in_flight():
     held = set()
     peak = 0
     lock = threading.Lock()
@@ -189,7 +189,7 @@ def test_at_most_workers_first_pages_are_held_or_in_flight():
         return prepared.url
 
     partitions = [{"id": i} for i in range(50)]
-    reader = FirstPages(partitions, lambda p: _request(f"u{p['id']}"), fetch, workers=3)
+    reader = FirstPages(partitions, lambda p: _request(f"u{p['id']}"), fetch, workers=3, ahead=3)
     taken = []
     for partition in partitions:
         reader.advance(partition)
@@ -206,7 +206,7 @@ def test_at_most_workers_first_pages_are_held_or_in_flight():
 def test_a_plan_that_no_longer_holds_is_not_used_and_partitions_without_a_request_are_skipped():
     partitions = [{"id": i} for i in range(6)]
     plan = lambda p: None if p["id"] % 2 else _request(f"u{p['id']}")  # noqa: E731
-    reader = FirstPages(partitions, plan, lambda prepared, partition: prepared.url, workers=2)
+    reader = FirstPages(partitions, plan, lambda prepared, partition: prepared.url, workers=2, ahead=2)
     reader.advance(partitions[0])
     assert reader.take(partitions[0], "other-url") is None  # the read asked for something else
     assert reader.take(partitions[1], "u1") is None  # nothing planned for it
