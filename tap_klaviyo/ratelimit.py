@@ -116,6 +116,12 @@ class RateLimiter:
                 self._day.popleft()
             return max(0, self.tier.daily - len(self._day))
 
+    def count_earlier(self, seconds_ago: float, count: int) -> None:
+        """Count `count` sends made `seconds_ago` (by an earlier run) against the daily allowance."""
+        with self._lock:
+            self._day.extend([self._clock() - seconds_ago] * count)
+            self._day = collections.deque(sorted(self._day))
+
     def pause(self, seconds: float) -> None:
         """Hold every caller of this bucket for `seconds` from now (after a 429 with Retry-After).
 

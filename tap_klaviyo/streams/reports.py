@@ -36,6 +36,8 @@ DAILY_CHUNK_DAYS = 60  # `interval: daily` allows timeframes of at most 60 days
 DEFAULT_HISTORY_DAYS = 365  # series history read without start_date
 PLACED_ORDER = "Placed Order"
 ONE_DAY = dt.timedelta(days=1)
+ONE_HOUR = dt.timedelta(hours=1)
+SENDS_STATE = "report_requests"  # stream state: the requests of the last day per UTC hour, for the next run's plan
 COLUMNS_NOT_STATISTICS = frozenset({"timeframe", "date", "conversion_metric_id"})
 
 
@@ -119,8 +121,33 @@ class ReportStream(KlaviyoStream):
 
     @cached_property
     def rate_limiter(self):
+        """The endpoint's limiter, holding the sends of earlier runs in the last day (from the state)."""
         daily = int(self.config.get("report_daily_requests", TIER_REPORTS.daily))
-        return self._tap.rate_limiter(self.path, Tier(TIER_REPORTS.burst, TIER_REPORTS.steady, daily))
+        limiter = self._tap.rate_limiter(self.path, Tier(TIER_REPORTS.burst, TIER_REPORTS.steady, daily))
+        now = self._tap.run_started_at
+        for hour, count in self._sends_by_hour().items():
+            # counted at the end of their hour: they leave the day no earlier than they really do
+            ago = (now - dt.datetime.fromisoformat(hour) - ONE_HOUR).total_seconds()
+            limiter.count_earlier(max(0.0, ago), count)
+        return limiter
+
+    def _sends_by_hour(self) -> dict[str, int]:
+        """The state's `report_requests` (UTC hour -> requests sent), only the hours of the last day."""
+        since = self._tap.run_started_at - ONE_DAY - ONE_HOUR
+        kept = {}
+        for hour, count in (self.stream_state.get(SENDS_STATE) or {}).items():
+            try:
+                if dt.datetime.fromisoformat(hour) >= since and int(count) > 0:
+                    kept[hour] = int(count)
+            except (TypeError, ValueError):
+                continue
+        return kept
+
+    def _count_send(self) -> None:
+        hour = timeutil.to_rfc3339(timeutil.utcnow().replace(minute=0, second=0, microsecond=0))
+        sends = self._sends_by_hour()
+        sends[hour] = sends.get(hour, 0) + 1
+        self.stream_state[SENDS_STATE] = sends
 
     @cached_property
     def conversion_metric_id(self) -> str | None:
@@ -166,6 +193,7 @@ class ReportStream(KlaviyoStream):
             raise ReportStopped(msg)
         self.rate_limiter.acquire(self._sleep)
         self._tap.request_stats.count(self.name)
+        self._count_send()
         response = self.requests_session.send(self.authenticator(prepared), timeout=self.timeout)
         status = response.status_code
         message = self.redact(f"Klaviyo answered {status} for POST {self.path}: {klaviyo_error_detail(response)}")
@@ -230,7 +258,7 @@ class SeriesReportStream(ReportStream):
         state = self.stream_state
         previous = None
         try:
-            if state.get("read_from") and state.get("read_to"):
+            if state.get("read_from") and state.get("read_to") and not self.reads_whole:
                 previous = (dt.date.fromisoformat(state["read_from"]), dt.date.fromisoformat(state["read_to"]))
         except (TypeError, ValueError):
             self.logger.warning("Stream %s: the state's read_from/read_to are unreadable; reading the history afresh.", self.name)
@@ -301,8 +329,8 @@ def conversion_metric_id(metrics: list[dict], selector: str | None) -> str:
     by_id = {metric["id"]: metric for metric in metrics}
     if ids:
         choices = ", ".join(f"{describe(by_id[i])} ({i})" for i in ids)
-        what = f"conversion_metric {selector!r} names" if selector else f"the account has {len(ids)} {PLACED_ORDER!r} metrics,"
-        msg = f"{what} {len(ids)} metrics: {choices}; set conversion_metric to one id."
+        what = f"conversion_metric {selector!r} names {len(ids)}" if selector else f"the account has {len(ids)} {PLACED_ORDER!r}"
+        msg = f"{what} metrics: {choices}; set conversion_metric to one of their ids."
         raise KlaviyoAPIError(msg)
     near = closest(metrics, selector or PLACED_ORDER)
     hint = f" Closest: {', '.join(repr(name) for name in near)}." if near else ""
