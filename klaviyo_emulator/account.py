@@ -38,6 +38,7 @@ from .areas.commerce import CommerceData
 from .areas.content import ContentData
 from .areas.events import EventsData
 from .areas.messaging import MessagingData
+from .areas.reports import ReportsData
 from .events import EventStore
 from .resources import (
     DEFAULT_BASE_URL,
@@ -126,7 +127,7 @@ PROFILE_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceData, EventsData):
+class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceData, EventsData, ReportsData):
     """Ground truth of one synthetic Klaviyo account; thread-safe, mutable between syncs.
 
     Areas (klaviyo_emulator/areas/) contribute generators and mutation helpers as mixins.
@@ -549,18 +550,29 @@ class Account(AudienceData, MessagingData, ContentData, CatalogData, CommerceDat
         row = self.metric_by_id.get(metric_id)
         name = row.attrs["name"] if row else "Unknown"
         pool = []
-        emails = [r for r in self.campaign_rows if r.extra["channel"] == "email"]
-        for k in range(8):
-            if "Email" in name or name == "Unsubscribed":
-                camp = emails[k % len(emails)]
-                props = {"$message": self.campaign_messages[camp.id][0].id, "Campaign Name": camp.attrs["name"], "Subject": f"Our news #{k + 1}", "Email Domain": "example.com"}
+        channel = "email" if "Email" in name or name == "Unsubscribed" else "sms" if "SMS" in name else None
+        messages = self.message_sources(channel) if channel else []
+        names = {r.id: r.attrs["name"] for r in self.campaign_rows}
+        if messages:  # each event names the campaign or flow message it belongs to (the reports count them)
+            for k, (campaign, flow, message) in enumerate(messages):
+                props = {"$message": message}
+                if flow is not None:
+                    props["$flow"] = flow
+                if channel == "sms":
+                    props["Message Body"] = "Sale today"
+                    pool.append(msgspec.json.encode(props).decode()[:-1])
+                    continue
+                if campaign is not None:
+                    props["Campaign Name"] = names[campaign]
+                props.update({"Subject": f"Our news #{k + 1}", "Email Domain": "example.com"})
                 if name == "Bounced Email":
                     props["Bounce Type"] = ("hard", "soft")[k % 2]
                 if name == "Clicked Email":
-                    props["URL"] = f"https://shop.example.com/p/{k + 1}"
-            elif "SMS" in name:
-                props = {"$message": f"sms-{k}", "Message Body": "Sale today"}
-            elif name in ("Placed Order", "Ordered Product", "Started Checkout", "Fulfilled Order", "Viewed Product"):
+                    props["URL"] = f"https://shop.example.com/p/{k % 8 + 1}"
+                pool.append(msgspec.json.encode(props).decode()[:-1])
+            return pool
+        for k in range(8):
+            if name in ("Placed Order", "Ordered Product", "Started Checkout", "Fulfilled Order", "Viewed Product"):
                 props = {"$value": round(10 + k * 7.25, 2), "ProductName": f"Product {k + 1}", "Categories": ["Shoes"], "$currency_code": "USD"}
             else:
                 props = {"source": "emulator", "variant": k}

@@ -88,6 +88,18 @@ class Endpoint:
         return self.bucket or self.operation
 
 
+@dataclass(frozen=True)
+class PostEndpoint:
+    """A POST query endpoint: its rate tier (its own bucket, named by the operation), the handler that
+    validates the body, and the sparse fieldset `fields[resource_type]` accepts."""
+
+    operation: str
+    rate: tuple[int, ...]  # burst per second, steady per minute[, daily]
+    handler: str
+    resource_type: str
+    fields: tuple[str, ...]
+    page_cursor: bool = False  # the spec lists a `page_cursor` parameter (never valid here: answers are one page)
+
 
 def from_spec(path: str, rtype: str, handler: str, *, page_length: int | None = None, page_size_since: str | None = None,
               default_sort: str = "id", bucket: str = "") -> Endpoint:  # fmt: skip

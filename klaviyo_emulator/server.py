@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from .account import Account
-from .areas.events import POST_ENDPOINTS
+from .areas import POST_ENDPOINTS
 from .endpoints import OMNI_ROUTES, ROUTES, Handlers, match, parse_query
 from .errors import ApiError, not_found, throttled
 from .faults import Fault, FaultPlan, FaultQueue
@@ -142,10 +142,14 @@ class Emulator:
         forbidden_key_prefix: str | None = "pk_noscope_",
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.time,
     ):
+        """`clock` (epoch seconds) drives the rate-limit windows and the request log's times: a test
+        passes a virtual clock it shares with the client's limiter to check limits without waiting."""
         self.account = account if account is not None else Account.generate()
         self.rate_limits = rate_limits
-        self.limiter = RateLimiter(rate_limit_scale)
+        self.clock = clock
+        self.limiter = RateLimiter(rate_limit_scale, clock)
         self.latency_ms = latency_ms
         self.faults = faults
         self.forbidden_key_prefix = forbidden_key_prefix
@@ -216,7 +220,7 @@ class Emulator:
 
     # ------------------------------------------------------------- serving
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
-        started = time.time()
+        started = self.clock()
         url = urlsplit(h.path)
         path = unquote(url.path)
         params = parse_qsl(url.query, keep_blank_values=True)
@@ -301,8 +305,8 @@ class Emulator:
             return 500, {"Content-Type": JSONAPI}, msgspec.json.encode(ApiError(500, "error", "A server error occurred.").document())
 
     def respond_post(self, method: str, path: str, params: list[tuple[str, str]], headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
-        """A POST query endpoint (metric aggregates): auth, revision, its own rate tier, then strict body validation."""
-        operation, (burst, steady), handler = POST_ENDPOINTS[path.rstrip("/")]
+        """A POST query endpoint (metric aggregates, reports): auth, revision, its own rate tier, then strict body validation."""
+        endpoint = POST_ENDPOINTS[path.rstrip("/")]
         lowered = {k.lower(): v for k, v in headers.items()}
         rate_headers: dict[str, str] = {}
         try:
@@ -311,18 +315,23 @@ class Emulator:
             api_key = self._authenticate(lowered.get("authorization"))
             check_revision(lowered.get("revision"), self.account.now().date())
             if self.rate_limits:
-                decision = self.limiter.check(api_key, operation, burst, steady)
+                decision = self.limiter.check(api_key, endpoint.operation, *endpoint.rate)
                 if not decision.allowed:
                     raise throttled(decision.retry_after)
                 rate_headers = decision.headers()
             content_type = lowered.get("content-type", "")
             if "json" not in content_type:
                 raise ApiError(415, "unsupported_media_type", f'Unsupported media type "{content_type}" in request.')
+            fields = None
             for key, value in params:
-                if key != "fields[metric-aggregate]" or any(v not in ("data", "dates", "id") for v in value.split(",")):
+                if key == f"fields[{endpoint.resource_type}]" and all(v in endpoint.fields for v in value.split(",")):
+                    fields = value.split(",")
+                elif key == "page_cursor" and endpoint.page_cursor:
+                    raise ApiError(400, "invalid", "Invalid page cursor.", {"parameter": key})  # these answers are never paged
+                else:
                     raise ApiError(400, "invalid", f"'{key}' is not a valid query parameter.", {"parameter": key})
             with self.account.lock:
-                answer = getattr(self.handlers, handler)(body, self.base_url)
+                answer = getattr(self.handlers, endpoint.handler)(body, self.base_url, endpoint.resource_type, fields)
             return 200, {"Content-Type": JSONAPI, **rate_headers}, answer
         except ApiError as err:
             extra = err.headers if err.status == 429 else rate_headers

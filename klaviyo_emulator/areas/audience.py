@@ -26,12 +26,13 @@ LIST_SUPPRESSION_REASONS = ("UNSUBSCRIBE", "USER_SUPPRESSED")
 class Members:
     """Members of a list or segment: parallel arrays ascending by (joined_group_at, profile index)."""
 
-    __slots__ = ("profile", "joined")
+    __slots__ = ("profile", "joined", "departed")
 
     def __init__(self, pairs: list[tuple[int, int]] | None = None) -> None:
         pairs = sorted(pairs or [], key=lambda p: (p[1], p[0]))
         self.profile = array("l", (p for p, _ in pairs))
         self.joined = array("q", (j for _, j in pairs))
+        self.departed: list[tuple[int, int]] = []  # (joined, left) epoch seconds of memberships that ended (segment reports)
 
     def __len__(self) -> int:
         return len(self.profile)
@@ -39,10 +40,12 @@ class Members:
     def key(self, j: int) -> tuple[int, int]:
         return self.joined[j] * 1_000_000, self.profile[j]
 
-    def remove(self, profile: int) -> None:
-        """Leave the group; KeyError when the profile is not a member."""
+    def remove(self, profile: int, at: int | None = None) -> None:
+        """Leave the group (at `at`, epoch seconds, recorded as a departure); KeyError when the profile is not a member."""
         for j, p in enumerate(self.profile):
             if p == profile:
+                if at is not None:
+                    self.departed.append((self.joined[j], at))
                 del self.profile[j]
                 del self.joined[j]
                 return
@@ -289,7 +292,7 @@ class AudienceData:
     def remove_segment_member(self, segment_id: str, profile_id: str) -> None:
         """A profile leaves a segment; KeyError if not a member."""
         with self.lock:
-            self._group("segment", segment_id).remove(self._require_profile(profile_id))
+            self._group("segment", segment_id).remove(self._require_profile(profile_id), int(self.now().timestamp()))
 
     def suppress_profile_on_list(self, profile_id: str, list_id: str, reason: str = "USER_SUPPRESSED", timestamp: datetime | str | None = None) -> None:
         """Add a list-level email suppression; like global suppressions it does NOT bump the profile's `updated`."""

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from ..core import HandlerBase, Query, _literal, _second_bounds, from_spec
+from ..core import HandlerBase, PostEndpoint, Query, _literal, _second_bounds, from_spec
 from ..errors import ApiError, invalid
 from ..filters import FilterError, parse_filter
 from ..resources import fmt_us, mix, render_row
@@ -96,14 +96,11 @@ class EventsData:
 
     # ---- attributions
     def _build_attributions(self) -> None:
-        """Generated events of conversion metrics: a quarter attributed to an email campaign, a quarter to a flow message."""
+        """Generated events of conversion metrics: a quarter attributed to a sent campaign's message, a quarter to a flow message."""
         self._conversion_ids = {r.id for r in self.metric_rows if r.attrs["name"] in CONVERSION_METRICS}
-        self._attribution_campaigns = [
-            (r.id, self.campaign_messages[r.id][0].id) for r in self.campaign_rows if r.extra["channel"] == "email"
-        ]
-        self._attribution_flow_messages = [
-            (self.flow_action_by_id[m.extra["action"]].extra["flow"], m.id) for m in self.flow_message_by_id.values()
-        ]
+        sources = self.message_sources("email") + self.message_sources("sms")  # messages that were sent
+        self._attribution_campaigns = [(campaign, message) for campaign, _, message in sources if campaign is not None]
+        self._attribution_flow_messages = [(flow, message) for _, flow, message in sources if flow is not None]
         clicked = self.metric_ids("Clicked Email")
         self._attribution_touches = self.events_store.by_metric.get(clicked[0]) if clicked else None
         self.events_store.attribution_of = self._generated_attribution
@@ -241,7 +238,7 @@ class EventsHandlers(HandlerBase):
 
 
     # ---- POST /api/metric-aggregates
-    def metric_aggregates(self, body: bytes, base: str) -> bytes:
+    def metric_aggregates(self, body: bytes, base: str, rtype: str, fields: list[str] | None = None) -> bytes:
         """Counts of one metric's events by interval, validated like MetricAggregateQuery in the spec."""
         acc = self.account
         try:
@@ -251,8 +248,8 @@ class EventsHandlers(HandlerBase):
         data = doc.get("data") if isinstance(doc, dict) else None
         if not isinstance(data, dict):
             raise _body_error("'data' is a required object.", "/data")
-        if data.get("type") != "metric-aggregate":
-            raise _body_error("'type' must be 'metric-aggregate'.", "/data/type")
+        if data.get("type") != rtype:
+            raise _body_error(f"'type' must be '{rtype}'.", "/data/type")
         attrs = data.get("attributes")
         if not isinstance(attrs, dict):
             raise _body_error("'attributes' is a required object.", "/data/attributes")
@@ -293,13 +290,13 @@ class EventsHandlers(HandlerBase):
         row = {"dimensions": [], "measurements": {m: values[m] for m in measurements}}
         dates = [d.isoformat() for d in starts]
         link = f"{base}/api/metric-aggregates/"
-        out = {"data": {"type": "metric-aggregate", "id": str(uuid.uuid4()), "attributes": {"dates": dates, "data": [row]}, "links": {"self": link}},
-               "links": {"self": link}}  # fmt: skip
+        resource = {"type": "metric-aggregate", "id": str(uuid.uuid4()), "attributes": {"dates": dates, "data": [row]}, "links": {"self": link}}
+        out = {"data": self.sparse(resource, tuple(fields) if fields else None), "links": {"self": link}}
         return msgspec.json.encode(out)
 
 
-POST_ENDPOINTS = {  # path -> (operation, rate (burst/s, steady/min), handler, scope)
-    "/api/metric-aggregates": ("query_metric_aggregates", AGGREGATE_RATE, "metric_aggregates"),
+POST_ENDPOINTS = {
+    "/api/metric-aggregates": PostEndpoint("query_metric_aggregates", AGGREGATE_RATE, "metric_aggregates", "metric-aggregate", ("data", "dates", "id")),
 }
 
 
