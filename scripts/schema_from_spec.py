@@ -14,7 +14,7 @@ Usage:
 
   A report stream (POST /api/*-reports): its keys, then every statistic the request's
   ``statistics`` enum offers as a nullable number, then ``conversion_metric_id`` when the
-  request takes one. The key ``date`` is a date-time, ``timeframe`` a string.
+  request takes one. The key ``date`` is a calendar day (``format: date``), ``timeframe`` a string.
 
   SCHEMA is a JSON schema or a shorthand: ``string`` (nullable string), ``string[]``
   (nullable array of strings). ``--field`` builds a derived view instead of lifting
@@ -169,7 +169,7 @@ def report(spec: dict[str, Any], path: str, pk: Sequence[str]) -> dict[str, Any]
     COMPONENTS.update(spec["components"]["schemas"])
     body = spec["paths"][path]["post"]["requestBody"]["content"][MEDIA_TYPE]["schema"]
     attributes = resolve(resolve(resolve(body)["properties"]["data"])["properties"]["attributes"])["properties"]
-    props: dict[str, Any] = {key: {"type": "string", "format": "date-time"} if key == "date" else {"type": "string"} for key in pk}
+    props: dict[str, Any] = {key: {"type": "string", "format": "date"} if key == "date" else {"type": "string"} for key in pk}
     for name in resolve(attributes["statistics"])["items"]["enum"]:
         props[name] = {"type": ["number", "null"]}
     if "conversion_metric_id" in attributes:

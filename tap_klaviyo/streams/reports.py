@@ -36,8 +36,8 @@ DAILY_CHUNK_DAYS = 60  # `interval: daily` allows timeframes of at most 60 days
 DEFAULT_HISTORY_DAYS = 365  # series history read without start_date
 PLACED_ORDER = "Placed Order"
 ONE_DAY = dt.timedelta(days=1)
-ONE_HOUR = dt.timedelta(hours=1)
-SENDS_STATE = "report_requests"  # stream state: the requests of the last day per UTC hour, for the next run's plan
+SEND_BUCKET = dt.timedelta(minutes=10)
+SENDS_STATE = "report_requests"  # stream state: the requests of the last day per 10 minutes, for the next run's plan
 COLUMNS_NOT_STATISTICS = frozenset({"timeframe", "date", "conversion_metric_id"})
 
 
@@ -125,28 +125,29 @@ class ReportStream(KlaviyoStream):
         daily = int(self.config.get("report_daily_requests", TIER_REPORTS.daily))
         limiter = self._tap.rate_limiter(self.path, Tier(TIER_REPORTS.burst, TIER_REPORTS.steady, daily))
         now = self._tap.run_started_at
-        for hour, count in self._sends_by_hour().items():
-            # counted at the end of their hour: they leave the day no earlier than they really do
-            ago = (now - dt.datetime.fromisoformat(hour) - ONE_HOUR).total_seconds()
+        for bucket, count in self._earlier_sends().items():
+            # counted at the end of their 10 minutes: they leave the day no earlier than they really do
+            ago = (now - dt.datetime.fromisoformat(bucket) - SEND_BUCKET).total_seconds()
             limiter.count_earlier(max(0.0, ago), count)
         return limiter
 
-    def _sends_by_hour(self) -> dict[str, int]:
-        """The state's `report_requests` (UTC hour -> requests sent), only the hours of the last day."""
-        since = self._tap.run_started_at - ONE_DAY - ONE_HOUR
+    def _earlier_sends(self) -> dict[str, int]:
+        """The state's `report_requests` (start of 10 UTC minutes -> requests sent), those of the last day only."""
+        since = self._tap.run_started_at - ONE_DAY - SEND_BUCKET
         kept = {}
-        for hour, count in (self.stream_state.get(SENDS_STATE) or {}).items():
+        for bucket, count in (self.stream_state.get(SENDS_STATE) or {}).items():
             try:
-                if dt.datetime.fromisoformat(hour) >= since and int(count) > 0:
-                    kept[hour] = int(count)
+                if dt.datetime.fromisoformat(bucket) >= since and int(count) > 0:
+                    kept[bucket] = int(count)
             except (TypeError, ValueError):
                 continue
         return kept
 
     def _count_send(self) -> None:
-        hour = timeutil.to_rfc3339(timeutil.utcnow().replace(minute=0, second=0, microsecond=0))
-        sends = self._sends_by_hour()
-        sends[hour] = sends.get(hour, 0) + 1
+        now = timeutil.utcnow()
+        bucket = timeutil.to_rfc3339(now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0))
+        sends = self._earlier_sends()
+        sends[bucket] = sends.get(bucket, 0) + 1
         self.stream_state[SENDS_STATE] = sends
 
     @cached_property
@@ -301,7 +302,7 @@ class SeriesReportStream(ReportStream):
         for chunk in self.plan.chunks:
             timeframe = {"start": f"{chunk.start.isoformat()}T00:00:00", "end": f"{chunk.end.isoformat()}T00:00:00"}
             attributes = self.fetch(self.body(timeframe, interval="daily"))
-            dates = [timeutil.canonical(value) if isinstance(value, str) else None for value in attributes.get("date_times") or []]
+            dates = [_day(value) for value in attributes.get("date_times") or []]
             results = attributes["results"]
             for index, date in enumerate(dates):
                 for result in results:
@@ -315,6 +316,14 @@ class SeriesReportStream(ReportStream):
             state["read_from"], state["read_to"] = read_from.isoformat(), read_to.isoformat()
             self.state_manager.is_flushed = False
             self._write_state_message()
+
+
+def _day(date_time: t.Any) -> str | None:
+    """The calendar day a series bucket starts on, as Klaviyo writes it (in the account's timezone)."""
+    try:
+        return dt.datetime.fromisoformat(date_time).date().isoformat()
+    except (TypeError, ValueError):
+        return None
 
 
 def _at(values: t.Any, index: int) -> t.Any:

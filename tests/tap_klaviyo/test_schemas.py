@@ -535,9 +535,9 @@ def test_primary_and_replication_keys(name: str) -> None:
     props = load_schema(name)["properties"]
     rk = replication_key(name)
     for pk in primary_keys(name):
-        assert props[pk] == {"type": "string", **({"format": "date-time"} if pk == rk else {})}, f"{pk} must be a non-null string"
-    if rk:
-        assert props[rk].get("format") == "date-time"
+        assert props[pk] == {"type": "string", **({"format": "date"} if pk == rk else {})}, f"{pk} must be a non-null string"
+    if rk:  # a report series' `date` key is a calendar day of the account's timezone
+        assert props[rk].get("format") == ("date" if rk in primary_keys(name) else "date-time")
     for field, js in props.items():
         if field not in primary_keys(name):
             assert "null" in types_of(js), f"{name}: {field} must allow null"
@@ -978,12 +978,12 @@ SAMPLE_RECORDS.update({
     },
     "flow_series_reports.json": {
         "flow_id": "XVTP5Q", "flow_message_id": "01GMRWDSA0ARTAKE1SFX8JGXAY", "send_channel": "email",
-        "date": "2024-01-05T00:00:00+00:00", "opens": 97, "open_rate": 0.7562, "conversion_metric_id": "RESQ6t",
+        "date": "2024-01-05", "opens": 97, "open_rate": 0.7562, "conversion_metric_id": "RESQ6t",
     },
     "form_values_reports.json": {"form_id": "Y6nRLr", "form_version_id": "1234567", "timeframe": "last_365_days", "submit_rate": 0.1},
-    "form_series_reports.json": {"form_id": "Y6nRLr", "form_version_id": "1234567", "date": "2024-01-05T00:00:00+00:00", "viewed_form": 7},
+    "form_series_reports.json": {"form_id": "Y6nRLr", "form_version_id": "1234567", "date": "2024-01-05", "viewed_form": 7},
     "segment_values_reports.json": {"segment_id": "Y6nRLr", "timeframe": "last_365_days", "total_members": 1500},
-    "segment_series_reports.json": {"segment_id": "Y6nRLr", "date": "2024-01-05T00:00:00+00:00", "members_added": 3},
+    "segment_series_reports.json": {"segment_id": "Y6nRLr", "date": "2024-01-05", "members_added": 3},
 })
 
 
