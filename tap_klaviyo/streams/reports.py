@@ -216,7 +216,7 @@ class ReportStream(KlaviyoStream):
         return response
 
     def row(self, groupings: dict) -> dict:
-        """A row's ids from a result's groupings (only those the stream keys on)."""
+        """A row's ids from a result's groupings (only those the stream keys on), and the conversion metric's id."""
         ids = {name: groupings.get(name) for name in self.primary_keys if name not in COLUMNS_NOT_STATISTICS}
         if self.needs_conversion_metric:
             ids["conversion_metric_id"] = self.conversion_metric_id
@@ -303,6 +303,9 @@ class SeriesReportStream(ReportStream):
             timeframe = {"start": f"{chunk.start.isoformat()}T00:00:00", "end": f"{chunk.end.isoformat()}T00:00:00"}
             attributes = self.fetch(self.body(timeframe, interval="daily"))
             dates = [_day(value) for value in attributes.get("date_times") or []]
+            if None in dates:
+                msg = f"Klaviyo sent a date_times entry that is not a date-time for POST {self.path}: {attributes.get('date_times')!r:.200}"
+                raise KlaviyoAPIError(msg)
             results = attributes["results"]
             for index, date in enumerate(dates):
                 for result in results:

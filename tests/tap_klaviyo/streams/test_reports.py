@@ -378,3 +378,16 @@ def test_the_conversion_metric_is_checked_before_any_record_and_only_when_needed
         run_tap(config, streams=("flow_values_reports",))
     assert not report_requests(limited, PATHS["flow_values_reports"])
     assert run_catalog(config, catalog_for("form_values_reports")).records["form_values_reports"]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "says"),
+    [
+        ({"results": [], "date_times": ["yesterday"]}, "date_times entry that is not a date-time"),
+        ({"results": {"a": 1}}, "unexpected body"),
+    ],
+)
+def test_a_malformed_report_body_fails_with_one_line(limited, attributes, says):
+    limited.script(PATHS["segment_series_reports"], 200, {"data": {"type": "segment-series-report", "attributes": attributes}})
+    with pytest.raises(KlaviyoAPIError, match=says):
+        run_tap(report_config(limited), streams=("segment_series_reports",))
