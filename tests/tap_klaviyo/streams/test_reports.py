@@ -391,3 +391,20 @@ def test_a_malformed_report_body_fails_with_one_line(limited, attributes, says):
     limited.script(PATHS["segment_series_reports"], 200, {"data": {"type": "segment-series-report", "attributes": attributes}})
     with pytest.raises(KlaviyoAPIError, match=says):
         run_tap(report_config(limited), streams=("segment_series_reports",))
+
+
+def test_a_history_beyond_the_day_takes_exactly_the_225_requests_the_day_allows(limited, clock, caplog):
+    """A form history since 1970 needs about 350 chunks: the first run sends 225, paced by the 2/min window; the next
+    day's run the lookback chunk and the rest."""
+    config = report_config(limited, start_date="1970-01-01T00:00:00Z")
+    end = timeutil.utcnow().date() + dt.timedelta(days=1)
+    chunks = -(-(end - dt.date(1970, 1, 1)).days // 60)
+    first = run_tap(config, streams=("form_series_reports",))
+    assert f"covers 225 of {chunks} requests" in caplog.text
+    assert len(report_requests(limited, PATHS["form_series_reports"])) == 225
+    assert_within_klaviyo_limits(limited)
+    clock.advance(86_400 + 600)
+    second = run_tap(config, state=first.state, streams=("form_series_reports",))
+    assert len(report_requests(limited, PATHS["form_series_reports"])) == 225 + 1 + (chunks - 225)
+    assert second.state["bookmarks"]["form_series_reports"]["read_from"] == "1970-01-01"
+    assert_within_klaviyo_limits(limited)
