@@ -45,8 +45,8 @@ class RateLimiter:
     def check(self, api_key: str, bucket: str, burst: int, steady: int, daily: int | None = None) -> Decision:
         """Count the request if every window has room; otherwise refuse it without counting.
 
-        A refusal's Retry-After runs to the end of the fullest window that refused it, so a spent
-        daily quota answers with the seconds until the next UTC midnight.
+        A refusal's Retry-After runs to the end of the latest-ending window that refused it, so a
+        spent daily quota answers with the seconds until the next UTC midnight.
         """
         burst, steady = self.limits(burst, steady)
         windows = [(1, burst), (60, steady)]

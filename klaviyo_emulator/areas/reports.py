@@ -40,6 +40,11 @@ DOC-RL = klaviyo-api.md §6.1):
   email, sms, push-notification, whatsapp [OAS filter]. Form filter: form_id, form_version_id;
   segment filter: segment_id; operators equals and any, at most 100 items [OAS].
 - "All rate statistics will be returned in fractional form [0.0, 1.0]" [OAS statistics].
+- Open rate = unique opens / delivered, click rate = unique clicks / delivered, click-to-open rate =
+  unique clicks / unique opens, unsubscribe rate = unique unsubscribes / delivered, campaigns
+  "attributed by send date" [help.funnel.io/en/articles/2841011, third-party, matching Klaviyo's UI;
+  Klaviyo's own pages in the search corpus do not define the statistics]. The other definitions
+  follow the statistic's name and are listed once, in the tables below.
 - Klaviyo computes campaign and flow performance by send date, not event date [DOC-REP "The Query
   Metrics Aggregates endpoint"].
 
@@ -56,15 +61,17 @@ Choices where the docs are silent (strict readings):
   group_by or filter) are valid in the spec but answered with 400 "not supported by the emulator",
   never silently ignored.
 
-Deviation, stated: statistics count the events whose datetime lies in the timeframe (the emulator's
-events are not tied to a send date). Series buckets start at the timeframe's start truncated to the
-interval, in the company timezone (weeks start on Monday).
+Deviations, stated: scopes are not checked per key (the emulator's only 403 is its forbidden key
+prefix). Statistics count the events whose datetime lies in the timeframe (the emulator's
+events are not tied to a send date), so a rate of one series bucket can exceed 1 before its cap.
+Series `date_times`: the timeframe's start, then each interval boundary after it (hours, midnights,
+Mondays, first days of months) in the company timezone.
 """
 
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -216,8 +223,9 @@ class Tally:
 
 
 def _ratio(a: float, b: float) -> float:
-    """A rate in [0, 1] form; 0.0 when nothing was sent (the denominator is zero)."""
-    return a / b if b else 0.0
+    """A rate in the spec's [0.0, 1.0]; 0.0 when the denominator is zero. Counting by event time (not by send
+    cohort), one series bucket can hold more opens than deliveries: such a rate is capped at 1.0."""
+    return min(1.0, a / b) if b else 0.0
 
 
 def _recipients(t: Tally) -> int:
@@ -253,8 +261,8 @@ MESSAGE_STATISTIC_DEFINITIONS: dict[str, Callable[[Tally], float]] = {
     "conversion_uniques": lambda t: t.unique("conversions"),
     "conversion_value": lambda t: round(t.value, 2),
     "conversion_rate": lambda t: _ratio(t.unique("conversions"), _recipients(t)),
-    "average_order_value": lambda t: round(_ratio(t.value, t.n("conversions")), 2),
-    "revenue_per_recipient": lambda t: round(_ratio(t.value, _recipients(t)), 2),
+    "average_order_value": lambda t: round(t.value / t.n("conversions"), 2) if t.n("conversions") else 0.0,
+    "revenue_per_recipient": lambda t: round(t.value / _recipients(t), 2) if _recipients(t) else 0.0,
     "message_segment_count_sum": lambda t: t.n("sent"),
     "text_message_credit_usage_amount": lambda t: t.n("sent"),
     "text_message_spend": lambda t: 0.0,
@@ -328,9 +336,9 @@ class ReportsData:
         pool = store.properties.get(metric_id)
         if not pool:
             return None
-        cache = self.__dict__.setdefault("_pool_messages", {})
+        cache = self.__dict__.setdefault("_pool_messages", {})  # pools are fixed once generated
         messages = cache.get(metric_id)
-        if messages is None or len(messages) != len(pool):
+        if messages is None:
             messages = cache[metric_id] = [msgspec.json.decode(p + "}").get("$message") for p in pool]
         return messages[serial % len(pool)]
 
@@ -751,8 +759,8 @@ def _form_tallies(acc, edges: list[int], conditions: dict, groups: list[str]) ->
 
 
 def _segment_tallies(acc, edges: list[int], conditions: dict) -> list[tuple[dict, list[Tally]]]:
-    """Per segment: joins and departures per bucket, and members at each bucket's end (departed members count
-    until they left)."""
+    """Per segment: joins and departures per bucket, and members at each bucket's end (a departed member
+    counts until it left). Current members' joined times are sorted, so each bucket costs two binary searches."""
     out = []
     buckets = len(edges) - 1
     for row in acc.segment_rows:
@@ -760,13 +768,13 @@ def _segment_tallies(acc, edges: list[int], conditions: dict) -> list[tuple[dict
         if not _matches(groupings, conditions):
             continue
         members = acc.members[row.id]
-        stays = [(j, None) for j in members.joined] + [(j, left) for j, left in members.departed]
+        joined = members.joined
         tallies = [Tally() for _ in range(buckets)]
         for k, t in enumerate(tallies):
             lo, hi = edges[k], edges[k + 1]
-            t.counts["added"] = sum(1 for j, _ in stays if lo <= j < hi)
-            t.counts["removed"] = sum(1 for _, left in stays if left is not None and lo <= left < hi)
-            t.counts["total"] = sum(1 for j, left in stays if j < hi and (left is None or left >= hi))
+            t.counts["added"] = bisect_left(joined, hi) - bisect_left(joined, lo) + sum(1 for j, _ in members.departed if lo <= j < hi)
+            t.counts["removed"] = sum(1 for _, left in members.departed if lo <= left < hi)
+            t.counts["total"] = bisect_left(joined, hi) + sum(1 for j, left in members.departed if j < hi <= left)
         out.append((groupings, tallies))
     return out
 

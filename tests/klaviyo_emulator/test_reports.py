@@ -112,7 +112,7 @@ def test_enums_and_requirements_are_the_specs(spec):
         op = spec["paths"][path]["post"]
         assert op["operationId"] == operation
         name = op["requestBody"]["content"][JSONAPI]["schema"]["$ref"].split("/")[-1]
-        resource = schemas[name + "ResourceObject"] if name + "ResourceObject" in schemas else None
+        resource = schemas[name + "ResourceObject"]
         attrs = resource["properties"]["attributes"]
         assert schemas[resource["properties"]["type"]["$ref"].split("/")[-1]]["enum"] == [report.type]
         assert tuple(attrs["properties"]["statistics"]["items"]["enum"]) == report.statistics
@@ -189,6 +189,10 @@ def campaign_body(acc: Account, **changes) -> dict:
         (lambda a: campaign_body(a, timeframe=None), ("'timeframe'", "required"), "/data/attributes/timeframe"),
         (lambda a: campaign_body(a, conversion_metric_id=None), ("'conversion_metric_id'", "required"), "/data/attributes/conversion_metric_id"),
         (lambda a: campaign_body(a, statistics=[]), ("non-empty",), "/data/attributes/statistics"),
+        (lambda a: campaign_body(a, statistics="opens"), ("non-empty",), "/data/attributes/statistics"),
+        (lambda a: campaign_body(a, timeframe="last_30_days"), ("object",), "/data/attributes/timeframe"),
+        (lambda a: campaign_body(a, timeframe={"start": 1735689600, "end": "2025-02-01T00:00:00"}), ("'start'",), "/data/attributes/timeframe/start"),
+        (lambda a: campaign_body(a, group_by="campaign_id"), ("list",), "/data/attributes/group_by"),
         (lambda a: campaign_body(a, statistics=["opens", "revenue"]), ("'revenue'",), "/data/attributes/statistics"),
         (lambda a: campaign_body(a, statistics=["total_members"]), ("'total_members'",), "/data/attributes/statistics"),
         (lambda a: campaign_body(a, timeframe={"key": "last_2_days"}), ("'last_2_days'",), "/data/attributes/timeframe/key"),
@@ -374,21 +378,27 @@ def test_form_statistics_count_the_sessions(acc, emu):
 def test_segment_series_follow_joins_and_departures():
     account = Account.generate(seed=3, size="tiny")
     segment = account.segment_rows[0].id
-    account.set_clock(datetime(2025, 6, 10, 12, tzinfo=timezone.utc))
     members = account.members[segment]
-    leaver = account.profile_id(members.profile[0])
-    joined_before = sum(1 for j in members.joined if j < datetime(2025, 6, 10, 5, tzinfo=timezone.utc).timestamp())
-    account.remove_segment_member(segment, leaver)
-    account.add_segment_member(segment, account.profile_id(1), "2025-06-11T15:00:00Z")
+    account.set_clock(datetime(2025, 6, 10, 12, tzinfo=timezone.utc))  # 07:00 on 10 June in New York
+    leaver = members.profile[0]
+    left_at = account.now().timestamp()
+    joined_at = dict(zip(members.profile, members.joined))
+    newcomer = next(i for i in range(1000) if i not in joined_at)
+    account.remove_segment_member(segment, account.profile_id(leaver))
+    account.add_segment_member(segment, account.profile_id(newcomer), "2025-06-11T15:00:00Z")
+    joined_at[newcomer] = datetime(2025, 6, 11, 15, tzinfo=timezone.utc).timestamp()
     with Emulator(account) as emulator:
         doc = post(emulator, "/api/segment-series-reports", body("segment-series-report", statistics=list(reports.SEGMENT_STATISTICS), interval="daily",
                    timeframe={"start": "2025-06-09T00:00:00", "end": "2025-06-13T00:00:00"}, filter=f'equals(segment_id,"{segment}")')).json()  # fmt: skip
     (row,) = doc["data"]["attributes"]["results"]
     s = row["statistics"]
-    assert s["members_removed"] == [0, 1, 0, 0] and s["members_added"][2] >= 1
-    assert s["net_members_changed"] == [a - r for a, r in zip(s["members_added"], s["members_removed"])]
-    assert s["total_members"][0] == joined_before or s["total_members"][0] <= joined_before
-    assert s["total_members"][1] == s["total_members"][0] + s["net_members_changed"][1]
+    days = [datetime(2025, 6, 9 + k, tzinfo=NY).timestamp() for k in range(5)]
+    added = [sum(1 for j in joined_at.values() if days[k] <= j < days[k + 1]) for k in range(4)]
+    total = [sum(1 for p, j in joined_at.items() if j < days[k + 1] and (p != leaver or left_at >= days[k + 1])) for k in range(4)]
+    assert s["members_added"] == added and added[2] >= 1
+    assert s["members_removed"] == [0, 1, 0, 0]
+    assert s["net_members_changed"] == [a - r for a, r in zip(added, s["members_removed"])]
+    assert s["total_members"] == total and total[1] == total[0] + added[1] - 1
 
 
 # ---------------------------------------------------------------- rate limits on a virtual clock
@@ -423,3 +433,43 @@ def test_limits_burst_steady_and_day_with_retry_after(acc):
         assert post(emulator, CAMPAIGN, doc).status_code == 200
         times = [r.time for r in emulator.requests if r.path == CAMPAIGN]
     assert times[0] == datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc).timestamp() and times[-1] == clock.now  # the log keeps the virtual times
+
+
+def test_timeframe_keys_resolve_in_the_company_timezone():
+    account = Account.generate(seed=3, size="tiny")
+    account.set_clock(datetime(2026, 3, 4, 15, 30, tzinfo=timezone.utc))  # Wednesday 10:30 in New York
+    cases = {  # key, interval -> first date_time, number of buckets
+        ("last_7_days", "daily"): ("2026-02-25T00:00:00-05:00", 7),
+        ("yesterday", "hourly"): ("2026-03-03T00:00:00-05:00", 24),
+        ("today", "hourly"): ("2026-03-04T00:00:00-05:00", 11),
+        ("this_week", "daily"): ("2026-03-02T00:00:00-05:00", 3),
+        ("last_week", "daily"): ("2026-02-23T00:00:00-05:00", 7),
+        ("last_month", "weekly"): ("2026-02-01T00:00:00-05:00", 5),
+        ("last_3_months", "monthly"): ("2025-12-01T00:00:00-05:00", 3),
+        ("this_year", "monthly"): ("2026-01-01T00:00:00-05:00", 3),
+        ("last_365_days", "weekly"): ("2025-03-04T00:00:00-05:00", 53),
+    }
+    with Emulator(account) as emulator:
+        for (key, interval), (first, count) in cases.items():
+            doc = post(emulator, "/api/form-series-reports", body("form-series-report", statistics=["submits"], interval=interval, timeframe={"key": key})).json()
+            dates = doc["data"]["attributes"]["date_times"]
+            assert (dates[0], len(dates)) == (first, count), key
+        refused = post(emulator, "/api/form-series-reports", body("form-series-report", statistics=["submits"], interval="monthly",
+                                                                  timeframe={"key": "last_12_months"}))  # fmt: skip
+        assert_error(refused, 400, "52 weeks")  # twelve whole months are longer than the monthly cap
+
+
+def test_series_rates_stay_in_the_unit_interval():
+    """Counting by event time, an hour can hold two openers of one delivery: the rate is capped at the spec's 1.0."""
+    account = Account.generate(seed=3, size="tiny")
+    message = next(m for _, flow, m in account.message_sources("email") if flow)
+    at = "2026-05-01T12:10:00Z"
+    account.add_event(account.metric_ids("Received Email")[0], account.profile_id(0), at, {"$message": message})
+    for p in (0, 1):
+        account.add_event(account.metric_ids("Opened Email")[0], account.profile_id(p), at, {"$message": message})
+    with Emulator(account) as emulator:
+        doc = post(emulator, "/api/flow-series-reports", body("flow-series-report", statistics=["open_rate", "opens_unique", "delivered"], interval="hourly",
+                   conversion_metric_id=placed_order(account), timeframe={"start": "2026-05-01T08:00:00", "end": "2026-05-01T09:00:00"},
+                   filter=f'equals(flow_message_id,"{message}")')).json()  # fmt: skip
+    (row,) = doc["data"]["attributes"]["results"]
+    assert row["statistics"] == {"open_rate": [1.0], "opens_unique": [2.0], "delivered": [1.0]}
