@@ -9,7 +9,9 @@ days first and leaves the older ones, bookmarked, to the next run.
 
 A series stream's state keeps the span of days it has read, `read_from` to `read_to` (exclusive);
 each run reads again from `read_to` minus `reporting_lookback_days` (Klaviyo revises attribution
-for days after a send) up to today, then the older days of the history not read yet.
+for days after a send) up to today, then the older days of the history not read yet. Every report
+stream's state also keeps its requests of the last day per 10 minutes (`report_requests`), so that
+the next run's plan counts them against the day's allowance.
 """
 
 from __future__ import annotations
