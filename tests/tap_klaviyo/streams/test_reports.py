@@ -9,13 +9,14 @@ import time
 from functools import cache
 
 import pytest
+import requests
 
 from klaviyo_emulator import Account, Emulator
 from tap_klaviyo import timeutil
 from tap_klaviyo.client import KlaviyoAPIError
 from tap_klaviyo.streams.reports import Chunk, chunks_backward, conversion_metric_id, plan_series, span_after
 from tap_klaviyo.tap import TapKlaviyo
-from tests.conftest import run_tap, tap_config
+from tests.conftest import assert_missing_scope_is_named, run_tap, tap_config
 
 D = dt.date
 
@@ -408,3 +409,32 @@ def test_a_history_beyond_the_day_takes_exactly_the_225_requests_the_day_allows(
     assert len(report_requests(limited, PATHS["form_series_reports"])) == 225 + 1 + (chunks - 225)
     assert second.state["bookmarks"]["form_series_reports"]["read_from"] == "1970-01-01"
     assert_within_klaviyo_limits(limited)
+
+
+@pytest.mark.parametrize(("stream", "scope"), [("form_values_reports", "forms:read"), ("segment_series_reports", "segments:read")])
+def test_a_key_without_the_report_scope_is_named(emulator, tmp_path, stream, scope):
+    assert_missing_scope_is_named(emulator, tmp_path, stream, scope)
+
+
+def test_a_day_used_up_by_another_client_ends_the_stream_with_its_state_and_the_next_day_continues(limited, clock, caplog):
+    """Another integration on the same key sent 224 of the day's 225: the tap's second request gets a 429 until
+    midnight (beyond report_max_wait_seconds), the stream stops with the chunk it read, the sync goes on."""
+    clock.now = clock.now // 86_400 * 86_400 + 3600  # 01:00 UTC: the other client's 224 requests end well before midnight
+    path = PATHS["segment_series_reports"]
+    other = {"data": {"type": "segment-series-report", "attributes": {
+        "statistics": ["total_members"], "timeframe": {"key": "last_7_days"}, "interval": "daily"}}}  # fmt: skip
+    headers = {"Authorization": f"Klaviyo-API-Key {tap_config(limited)['api_key']}", "revision": "2026-07-15", "Content-Type": "application/vnd.api+json"}
+    for _ in range(224):
+        assert requests.post(limited.base_url + path, json=other, headers=headers, timeout=10).status_code == 200
+        clock.advance(31)
+    first = run_tap(report_config(limited), streams=("segment_series_reports", "form_values_reports"))
+    assert "Stream segment_series_reports stopped: Klaviyo asks to wait" in caplog.text
+    assert first.records["form_values_reports"], "the rest of the sync goes on"
+    span = first.state["bookmarks"]["segment_series_reports"]
+    end = timeutil.utcnow().date() + dt.timedelta(days=1)
+    assert (span["read_from"], span["read_to"]) == ((end - dt.timedelta(days=60)).isoformat(), end.isoformat())
+    assert [r.status for r in report_requests(limited, path)][224:] == [200, 429]
+    clock.now = clock.now // 86_400 * 86_400 + 86_400 + 3600  # tomorrow
+    second = run_tap(report_config(limited), state=first.state, streams=("segment_series_reports",))
+    assert second.state["bookmarks"]["segment_series_reports"]["read_from"] == "2026-05-01"
+    assert [r.status for r in report_requests(limited, path)][226:] == [200] * 4
