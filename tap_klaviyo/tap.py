@@ -603,7 +603,7 @@ class TapKlaviyo(Tap):
         with self._limiters_lock:
             if bucket not in self._limiters:
                 paced = self.config.get("respect_rate_limits", True)
-                self._limiters[bucket] = RateLimiter(tier, paced=paced, clock=self.clock, sleep=self.wait)
+                self._limiters[bucket] = RateLimiter(tier, paced=paced, clock=self.clock)
             return self._limiters[bucket]
 
     def wait(self, seconds: float) -> bool:
