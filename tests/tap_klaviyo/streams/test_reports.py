@@ -378,7 +378,9 @@ def test_the_conversion_metric_is_checked_before_any_record_and_only_when_needed
     with pytest.raises(KlaviyoAPIError, match="the account has 2 'Placed Order' metrics: .*shopify:Placed Order"):
         run_tap(config, streams=("flow_values_reports",))
     assert not report_requests(limited, PATHS["flow_values_reports"])
+    limited.requests.clear()
     assert run_catalog(config, catalog_for("form_values_reports")).records["form_values_reports"]
+    assert not [r for r in limited.requests if r.path == "/api/metrics"], "no conversion metric needed, none looked up"
 
 
 @pytest.mark.parametrize(
