@@ -7,9 +7,10 @@ chunks (the longest daily interval allowed). Before the sync the tap logs each r
 plan against what is left of the day's allowance; a plan that does not fit reads the most recent
 days first and leaves the older ones, bookmarked, to the next run.
 
-A series stream's state keeps the span of days it has read, `read_from` to `read_to` (exclusive);
-each run reads again from `read_to` minus `reporting_lookback_days` (Klaviyo revises attribution
-for days after a send) up to today, then the older days of the history not read yet. Every report
+A series stream's state keeps the span of days it has read whole, `read_from` to `read_to`
+(exclusive: `read_to` is the day of the run, read only so far); each run reads again from `read_to`
+minus `reporting_lookback_days` (Klaviyo revises attribution for days after a send) up to today,
+then the older days of the history not read yet. Every report
 stream's state also keeps its requests of the last day per 10 minutes (`report_requests`), so that
 the next run's plan counts them against the day's allowance.
 """
@@ -317,7 +318,7 @@ class SeriesReportStream(ReportStream):
                         "date": date,
                         **{name: _at(statistics.get(name), index) for name in self.statistics},
                     }
-            read_from, read_to = span_after(self.plan, chunk.start, self.end_day)
+            read_from, read_to = span_after(self.plan, chunk.start, self.end_day - ONE_DAY)  # today: so far only
             state["read_from"], state["read_to"] = read_from.isoformat(), read_to.isoformat()
             self.state_manager.is_flushed = False
             self._write_state_message()

@@ -58,6 +58,12 @@ def test_span_joins_the_earlier_span_only_where_the_run_reached_it():
     assert span_after(stale, stale.chunks[0].start, D(2026, 12, 3)) == (stale.chunks[0].start, D(2026, 12, 3))
 
 
+def test_with_no_lookback_the_day_read_so_far_is_read_again():
+    """The span ends at the day of the run (read only so far): the next run starts there even with a lookback of 0."""
+    plan = plan_series(D(2026, 1, 1), D(2026, 12, 4), (D(2026, 6, 1), D(2026, 12, 2)), 0, allowance=5)
+    assert plan.chunks[0] == Chunk(D(2026, 12, 2), D(2026, 12, 4))
+
+
 def test_start_after_the_earlier_span_reads_afresh():
     plan = plan_series(D(2026, 6, 1), D(2026, 12, 3), (D(2025, 1, 1), D(2025, 3, 1)), 30, allowance=10)
     assert days(plan.chunks) == days([Chunk(D(2026, 6, 1), D(2026, 12, 3))]) and not plan.left
@@ -296,7 +302,7 @@ def test_one_request_per_values_report_and_per_60_days_of_series_within_the_limi
         assert len(sent) == (series_requests if "series" in stream else 1), stream
     assert_within_klaviyo_limits(emulator)
     flow_series = result.state["bookmarks"]["flow_series_reports"]
-    assert flow_series["read_from"] == "2026-05-01" and flow_series["read_to"] == (timeutil.utcnow().date() + dt.timedelta(days=1)).isoformat()
+    assert flow_series["read_from"] == "2026-05-01" and flow_series["read_to"] == timeutil.utcnow().date().isoformat(), "today is not read whole"
 
 
 def test_a_budget_too_small_for_the_history_reads_the_newest_days_and_the_next_runs_continue(limited, clock, report_account, caplog):
@@ -319,7 +325,7 @@ def test_a_budget_too_small_for_the_history_reads_the_newest_days_and_the_next_r
     assert runs == 5, "6 chunks at 2 a day: the two newest, then the lookback chunk and one older one per run"
     end = timeutil.utcnow().date() + dt.timedelta(days=1)  # four days later than the first run's
     assert set(seen) == {(dt.date(2025, 12, 10) + dt.timedelta(days=i)).isoformat() for i in range((end - dt.date(2025, 12, 10)).days)}
-    assert span["read_to"] == end.isoformat()
+    assert span["read_to"] == (end - dt.timedelta(days=1)).isoformat()
     assert_within_klaviyo_limits(limited, daily=2)
     # every row of a day is what the account implies, whichever run read it
     assert all(
@@ -364,7 +370,7 @@ def test_lookback_rereads_the_last_days_and_revised_figures_replace_them(limited
         report_account.remove_segment_member(report_account.segment_rows[0].id, report_account.profile_id(2))
     days = sorted({row["date"] for row in second.records["segment_series_reports"]})
     today = timeutil.utcnow().date()
-    assert days[0] == (today + dt.timedelta(days=1) - dt.timedelta(days=10)).isoformat() and days[-1] == today.isoformat()
+    assert days[0] == (today - dt.timedelta(days=10)).isoformat() and days[-1] == today.isoformat()
     joined_day = (timeutil.utcnow() - dt.timedelta(days=3)).astimezone(report_account.company_timezone()).date().isoformat()
     added = {row["date"]: row["members_added"] for row in second.records["segment_series_reports"] if row["segment_id"] == report_account.segment_rows[0].id}
     assert added[joined_day] >= 1
@@ -434,7 +440,7 @@ def test_a_day_used_up_by_another_client_ends_the_stream_with_its_state_and_the_
     assert first.records["form_values_reports"], "the rest of the sync goes on"
     span = first.state["bookmarks"]["segment_series_reports"]
     end = timeutil.utcnow().date() + dt.timedelta(days=1)
-    assert (span["read_from"], span["read_to"]) == ((end - dt.timedelta(days=60)).isoformat(), end.isoformat())
+    assert (span["read_from"], span["read_to"]) == ((end - dt.timedelta(days=60)).isoformat(), (end - dt.timedelta(days=1)).isoformat())
     assert [r.status for r in report_requests(limited, path)][224:] == [200, 429]
     clock.now = clock.now // 86_400 * 86_400 + 86_400 + 3600  # tomorrow
     second = run_tap(report_config(limited), state=first.state, streams=("segment_series_reports",))
