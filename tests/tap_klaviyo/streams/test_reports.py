@@ -446,3 +446,10 @@ def test_a_day_used_up_by_another_client_ends_the_stream_with_its_state_and_the_
     second = run_tap(report_config(limited), state=first.state, streams=("segment_series_reports",))
     assert second.state["bookmarks"]["segment_series_reports"]["read_from"] == "2026-05-01"
     assert [r.status for r in report_requests(limited, path)][226:] == [200] * 4
+
+
+def test_an_undocumented_next_page_is_named_in_a_warning(limited, caplog):
+    page = {"data": {"type": "segment-values-report", "attributes": {"results": []}}, "links": {"self": "x", "next": "y"}}
+    limited.script(PATHS["segment_values_reports"], 200, page)
+    run_tap(report_config(limited), streams=("segment_values_reports",))
+    assert "links a next page, which its spec does not describe" in caplog.text
