@@ -10,6 +10,12 @@ Usage:
   python scripts/schema_from_spec.py STREAM GET_PATH [--spec FILE] [--included TYPE]
       [--pk FIELD,...] [--to-one REL ...] [--extra NAME=SCHEMA ...] [--field NAME=PATH ...]
 
+  python scripts/schema_from_spec.py STREAM POST_PATH --report --pk KEY,... [--spec FILE]
+
+  A report stream (POST /api/*-reports): its keys, then every statistic the request's
+  ``statistics`` enum offers as a nullable number, then ``conversion_metric_id`` when the
+  request takes one. The key ``date`` is a calendar day (``format: date``), ``timeframe`` a string.
+
   SCHEMA is a JSON schema or a shorthand: ``string`` (nullable string), ``string[]``
   (nullable array of strings). ``--field`` builds a derived view instead of lifting
   the attributes: PATH is dotted inside the resource (``items`` steps into arrays),
@@ -158,6 +164,19 @@ def build(
     return {"type": "object", "properties": props}
 
 
+def report(spec: dict[str, Any], path: str, pk: Sequence[str]) -> dict[str, Any]:
+    """The flat row schema of a report endpoint: keys, each statistic, the conversion metric's id."""
+    COMPONENTS.update(spec["components"]["schemas"])
+    body = spec["paths"][path]["post"]["requestBody"]["content"][MEDIA_TYPE]["schema"]
+    attributes = resolve(resolve(resolve(body)["properties"]["data"])["properties"]["attributes"])["properties"]
+    props: dict[str, Any] = {key: {"type": "string", "format": "date"} if key == "date" else {"type": "string"} for key in pk}
+    for name in resolve(attributes["statistics"])["items"]["enum"]:
+        props[name] = {"type": ["number", "null"]}
+    if "conversion_metric_id" in attributes:
+        props["conversion_metric_id"] = {"type": ["string", "null"]}
+    return {"type": "object", "properties": props}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("stream")
@@ -168,11 +187,13 @@ def main() -> None:
     p.add_argument("--to-one", action="append", default=[], metavar="REL")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=SCHEMA")
     p.add_argument("--field", action="append", default=[], metavar="NAME=PATH")
+    p.add_argument("--report", action="store_true", help="PATH is a POST /api/*-reports endpoint")
     a = p.parse_args()
     pairs = lambda items: dict(item.split("=", 1) for item in items)
     extra = {k: v if v in SHORTHANDS else json.loads(v) for k, v in pairs(a.extra).items()}
-    schema = build(
-        json.loads(Path(a.spec).read_text()),
+    spec = json.loads(Path(a.spec).read_text())
+    schema = report(spec, a.path, a.pk) if a.report else build(
+        spec,
         a.path,
         included=a.included,
         pk=a.pk,

@@ -373,7 +373,7 @@ class KlaviyoStream(RESTStream):
 
     def _sleep(self, seconds: float) -> None:
         """Sleep, unless the run is cancelled first: then raise SyncCancelled at once."""
-        if self._tap.cancelled.wait(max(0.0, seconds)):
+        if self._tap.wait(seconds):
             self._stop_if_cancelled()
 
     @cached_property

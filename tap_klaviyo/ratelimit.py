@@ -1,8 +1,9 @@
 """Client-side rate limiting per Klaviyo rate-limit bucket.
 
 Klaviyo counts requests per endpoint in two fixed windows, a burst window of one second and a
-steady window of one minute. The limiter keeps at most `burst` sends in any sliding interval a
-little longer than a second, and `steady` sends in any interval a little longer than a minute:
+steady window of one minute, and for the Reporting API also per day. The limiter keeps at most
+`burst` sends in any sliding interval a little longer than a second, `steady` sends in any
+interval a little longer than a minute, and `daily` in any interval a little longer than a day:
 a sliding limit holds for every alignment of the server's fixed windows, and the margin absorbs
 jitter in network latency. One limiter serves every stream (and thread) that uses the bucket.
 """
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Tier:
-    """A published Klaviyo rate-limit tier: requests per second (burst) and per minute (steady)."""
+    """A published Klaviyo rate-limit tier: requests per second (burst), per minute (steady) and,
+    for the Reporting API, per day."""
 
     burst: int
     steady: int
+    daily: int | None = None
 
 
 # Tiers of the endpoints the tap reads (developers.klaviyo.com, OpenAPI x-klaviyo-ratelimit, 2026-07-15).
@@ -29,9 +32,11 @@ TIER_S = Tier(3, 60)
 TIER_M = Tier(10, 150)
 TIER_L = Tier(75, 750)
 TIER_XL = Tier(350, 3500)
+TIER_REPORTS = Tier(1, 2, 225)  # the Reporting API's POST /api/*-reports, per endpoint
 
 BURST_WINDOW = 1.05
 STEADY_WINDOW = 60.25
+DAY_WINDOW = 86_400.25
 
 
 class RateLimiter:
@@ -43,7 +48,8 @@ class RateLimiter:
     """
 
     def __init__(self, tier: Tier, *, paced: bool = True, clock=time.monotonic, sleep=time.sleep) -> None:
-        """`paced=False` keeps no windows of its own but still honours pauses and releases gradually."""
+        """`paced=False` keeps no burst and steady windows of its own but still honours pauses and releases
+        gradually; a daily allowance is always kept (it is a budget to plan by, not only pacing)."""
         self.tier = tier
         self.paced = paced
         self._clock = clock
@@ -51,6 +57,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._burst: collections.deque[float] = collections.deque()
         self._steady: collections.deque[float] = collections.deque()
+        self._day: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
         self._release_left = 0  # callers still to be let go one by one after the last pause
         self._next_release = 0.0
@@ -60,9 +67,13 @@ class RateLimiter:
             self._burst.popleft()
         while self._steady and self._steady[0] + STEADY_WINDOW <= now:
             self._steady.popleft()
+        while self._day and self._day[0] + DAY_WINDOW <= now:
+            self._day.popleft()
         wait = self._paused_until - now
         if self._release_left:
             wait = max(wait, self._next_release - now)
+        if self.tier.daily is not None and len(self._day) >= self.tier.daily:
+            wait = max(wait, self._day[0] + DAY_WINDOW - now)
         if not self.paced:
             return wait
         if len(self._burst) >= self.tier.burst:
@@ -89,9 +100,27 @@ class RateLimiter:
                     if self.paced:
                         self._burst.append(now)
                         self._steady.append(now)
+                    if self.tier.daily is not None:
+                        self._day.append(now)
                     return waited
             sleep(wait)
             waited += wait
+
+    def left_today(self) -> int | None:
+        """Sends the daily allowance still has in the sliding day (None: the tier has none)."""
+        if self.tier.daily is None:
+            return None
+        with self._lock:
+            now = self._clock()
+            while self._day and self._day[0] + DAY_WINDOW <= now:
+                self._day.popleft()
+            return max(0, self.tier.daily - len(self._day))
+
+    def count_earlier(self, seconds_ago: float, count: int) -> None:
+        """Count `count` sends made `seconds_ago` (by an earlier run) against the daily allowance."""
+        with self._lock:
+            self._day.extend([self._clock() - seconds_ago] * count)
+            self._day = collections.deque(sorted(self._day))
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of this bucket for `seconds` from now (after a 429 with Retry-After).

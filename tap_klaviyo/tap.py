@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import typing as t
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -27,9 +28,9 @@ from singer_sdk.helpers._classproperty import classproperty
 
 from tap_klaviyo import timeutil
 from tap_klaviyo.client import SyncCancelled
-from tap_klaviyo.ratelimit import RateLimiter, Tier
+from tap_klaviyo.ratelimit import TIER_REPORTS, RateLimiter, Tier
 from tap_klaviyo.state import EncodedStateWriter, frozen_context
-from tap_klaviyo.streams import STREAMS, metric_stream_errors, metric_streams
+from tap_klaviyo.streams import STREAMS, ReportStream, metric_stream_errors, metric_streams
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
 # Klaviyo's two-year support. 2026-10-15 replaces the campaigns API with a new ("omni") shape,
@@ -202,6 +203,7 @@ class TapKlaviyo(Tap):
 
     name = "tap-klaviyo"
     message_writer_class = SingerWriter
+    clock = staticmethod(time.monotonic)  # the rate limiters' clock (tests drive it and `wait` virtually)
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -277,6 +279,49 @@ class TapKlaviyo(Tap):
                 "event stream keeps in its state the count of events it emitted per metric per day, compares it "
                 "once per run with Klaviyo's own counts (one POST /api/metric-aggregates per metric, 3/s and "
                 "60/min) and reads again only the days whose counts differ. 0 turns the check off."
+            ),
+        ),
+        th.Property(
+            "conversion_metric",
+            th.StringType,
+            title="Conversion metric of the reports",
+            description=(
+                "The metric whose value the campaign and flow report streams count as revenue (conversions, "
+                "conversion_value, revenue_per_recipient...), by id, name or `integration:name`. Default: the "
+                "account's \"Placed Order\" metric when it has exactly one. Read only when such a stream is selected."
+            ),
+        ),
+        th.Property(
+            "reporting_lookback_days",
+            th.IntegerType,
+            default=30,
+            title="Reporting lookback (days)",
+            description=(
+                "The report series streams read this many days before their bookmark again on every run: Klaviyo "
+                "revises attribution (conversions, revenue) for days after a send. The values streams are read "
+                "whole on every run."
+            ),
+        ),
+        th.Property(
+            "report_daily_requests",
+            th.IntegerType,
+            default=225,
+            title="Report requests per day",
+            description=(
+                "How many of each Reporting API endpoint's 225 daily requests the report streams may use in a day; "
+                "lower it to leave some to other integrations on the same account. A run that would need more reads "
+                "the most recent dates first and leaves the older ones, bookmarked, to the next run."
+            ),
+        ),
+        th.Property(
+            "report_max_wait_seconds",
+            th.NumberType,
+            default=300,
+            title="Longest wait on a report 429 (seconds)",
+            description=(
+                "A Reporting API 429 whose Retry-After is at most this long is waited out; a longer one (the day's "
+                "allowance is used up, e.g. by another integration) ends that report stream with its STATE and a "
+                "warning, and the rest of the sync goes on."
             ),
         ),
         th.Property(
@@ -461,6 +506,12 @@ class TapKlaviyo(Tap):
             errors.append(f"api_url {self.config.get('api_url')!r} is not an http(s) URL.")
         if not 0 <= int(self.config.get("late_event_days", 7)) <= 365:
             errors.append("late_event_days must be between 0 and 365 (Klaviyo aggregates at most a year).")
+        if not 1 <= int(self.config.get("report_daily_requests", 225)) <= TIER_REPORTS.daily:
+            errors.append(f"report_daily_requests must be between 1 and {TIER_REPORTS.daily} (Klaviyo's daily allowance per report endpoint).")
+        if not 0 <= int(self.config.get("reporting_lookback_days", 30)) <= 365:
+            errors.append("reporting_lookback_days must be between 0 and 365.")
+        if float(self.config.get("report_max_wait_seconds", 300)) < 0:
+            errors.append("report_max_wait_seconds must be at least 0.")
         for name, low in (("lookback_minutes", 0), ("max_workers", 1), ("max_retries", 0)):
             if name in self.config and int(self.config[name]) < low:
                 errors.append(f"{name} must be at least {low}.")
@@ -564,8 +615,13 @@ class TapKlaviyo(Tap):
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""
         with self._limiters_lock:
             if bucket not in self._limiters:
-                self._limiters[bucket] = RateLimiter(tier, paced=self.config.get("respect_rate_limits", True))
+                paced = self.config.get("respect_rate_limits", True)
+                self._limiters[bucket] = RateLimiter(tier, paced=paced, clock=self.clock)
             return self._limiters[bucket]
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds`, or less when the run is cancelled meanwhile; True if it was."""
+        return self.cancelled.wait(max(0.0, seconds))
 
     @cached_property
     def metrics(self) -> list[dict]:
@@ -581,6 +637,7 @@ class TapKlaviyo(Tap):
         """
         self.message_writer.on_closed = self._output_closed
         try:
+            self._plan_reports()
             with _few_gc_passes():
                 super().sync_all()
         except BaseException:
@@ -596,6 +653,20 @@ class TapKlaviyo(Tap):
             sum(stats.requests.values()),
             sum(stats.throttled.values()),
         )
+
+    def run_connection_test(self) -> bool:
+        """`--test`: one record of every stream, but of a report stream only when the catalog selects it (each
+        request spends one of the endpoint's 225 a day)."""
+        streams = [stream for stream in self.streams.values() if not isinstance(stream, ReportStream) or stream.selected]
+        return self.run_sync_dry_run(dry_run_record_limit=1, streams=streams)
+
+    def _plan_reports(self) -> None:
+        """Before any record: each selected report stream's conversion metric (a bad one fails the
+        run now) and its requests against the day's allowance, logged."""
+        for stream in self.streams.values():
+            if stream.selected and isinstance(stream, ReportStream):
+                _ = stream.conversion_metric_id
+                stream.log_plan()
 
     def _end_output(self) -> None:
         """Write what is buffered, and a final STATE unless the last message already is one."""

@@ -41,6 +41,7 @@ from tap_klaviyo.streams.messaging import (
     FlowMessagesStream,
     FlowsStream,
 )
+from tap_klaviyo.streams.reports import REPORT_STREAMS, ReportStream
 
 STREAMS = (
     ListsStream,
@@ -75,6 +76,7 @@ STREAMS = (
     ReviewsStream,
     PushTokensStream,
     AccountsStream,
+    *REPORT_STREAMS,
 )
 
-__all__ = ["STREAMS", "metric_stream_errors", "metric_streams"]
+__all__ = ["STREAMS", "ReportStream", "metric_stream_errors", "metric_streams"]

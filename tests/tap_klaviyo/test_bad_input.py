@@ -58,6 +58,11 @@ def assert_clean_failure(result, *fragments: str) -> str:
         ({"revision": "latest"}, ("revision",)),
         ({"api_url": 5}, ("api_url",)),
         ({"api_url": "a.klaviyo.com"}, ("api_url", "not an http(s) URL")),
+        ({"report_daily_requests": 0}, ("report_daily_requests must be between 1 and 225",)),
+        ({"report_daily_requests": 500}, ("report_daily_requests must be between 1 and 225",)),
+        ({"reporting_lookback_days": -1}, ("reporting_lookback_days must be between 0 and 365",)),
+        ({"report_max_wait_seconds": -5}, ("report_max_wait_seconds must be at least 0",)),
+        ({"conversion_metric": 7}, ("conversion_metric",)),
     ],
 )
 def test_more_bad_settings_fail_with_one_clear_line_and_no_request(emulator, tmp_path, override, fragments):

@@ -273,7 +273,19 @@ OMNI_ONLY: dict[str, dict[str, Any]] = {
     "campaign_audiences.json": {"pk": ["id"], "rk": None},
 }
 
-ALL_FILES = [*STREAMS, *DERIVED, *OMNI_ONLY]
+# Report streams (POST /api/*-reports): keys, then every statistic of the request's enum, written
+# by `scripts/schema_from_spec.py STREAM PATH --report --pk ...`.
+REPORTS: dict[str, dict[str, Any]] = {
+    "campaign_values_reports.json": {"path": "/api/campaign-values-reports", "pk": ["campaign_id", "campaign_message_id", "send_channel", "timeframe"], "rk": None},
+    "flow_values_reports.json": {"path": "/api/flow-values-reports", "pk": ["flow_id", "flow_message_id", "send_channel", "timeframe"], "rk": None},
+    "flow_series_reports.json": {"path": "/api/flow-series-reports", "pk": ["flow_id", "flow_message_id", "send_channel", "date"], "rk": "date"},
+    "form_values_reports.json": {"path": "/api/form-values-reports", "pk": ["form_id", "form_version_id", "timeframe"], "rk": None},
+    "form_series_reports.json": {"path": "/api/form-series-reports", "pk": ["form_id", "form_version_id", "date"], "rk": "date"},
+    "segment_values_reports.json": {"path": "/api/segment-values-reports", "pk": ["segment_id", "timeframe"], "rk": None},
+    "segment_series_reports.json": {"path": "/api/segment-series-reports", "pk": ["segment_id", "date"], "rk": "date"},
+}
+
+ALL_FILES = [*STREAMS, *DERIVED, *OMNI_ONLY, *REPORTS]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -284,11 +296,11 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def primary_keys(name: str) -> list[str]:
-    return (STREAMS.get(name) or DERIVED.get(name) or OMNI_ONLY[name])["pk"]
+    return (STREAMS.get(name) or DERIVED.get(name) or OMNI_ONLY.get(name) or REPORTS[name])["pk"]
 
 
 def replication_key(name: str) -> str | None:
-    return (STREAMS.get(name) or DERIVED.get(name) or OMNI_ONLY[name])["rk"]
+    return (STREAMS.get(name) or DERIVED.get(name) or OMNI_ONLY.get(name) or REPORTS[name])["rk"]
 
 
 def types_of(js: dict[str, Any]) -> set[str]:
@@ -521,11 +533,11 @@ def test_valid_json_schema(name: str) -> None:
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_primary_and_replication_keys(name: str) -> None:
     props = load_schema(name)["properties"]
-    for pk in primary_keys(name):
-        assert props[pk] == {"type": "string"}, f"{pk} must be a non-null string"
     rk = replication_key(name)
-    if rk:
-        assert props[rk].get("format") == "date-time"
+    for pk in primary_keys(name):
+        assert props[pk] == {"type": "string", **({"format": "date"} if pk == rk else {})}, f"{pk} must be a non-null string"
+    if rk:  # a report series' `date` key is a calendar day of the account's timezone
+        assert props[rk].get("format") == ("date" if rk in primary_keys(name) else "date-time")
     for field, js in props.items():
         if field not in primary_keys(name):
             assert "null" in types_of(js), f"{name}: {field} must allow null"
@@ -955,6 +967,25 @@ SAMPLE_RECORDS: dict[str, dict[str, Any]] = {
     },
 }
 
+SAMPLE_RECORDS.update({
+    "campaign_values_reports.json": {
+        "campaign_id": "01GMRWDSA0ARTAKE1SFX8JGXAY", "campaign_message_id": "01GMRWDSA0ARTAKE1SFX8JGXAY", "send_channel": "email",
+        "timeframe": "last_365_days", "opens": 123, "open_rate": 0.8253, "conversion_value": 1520.5, "conversion_metric_id": "RESQ6t",
+    },
+    "flow_values_reports.json": {
+        "flow_id": "XVTP5Q", "flow_message_id": "01GMRWDSA0ARTAKE1SFX8JGXAY", "send_channel": "sms", "timeframe": "last_365_days",
+        "recipients": 40, "text_message_spend": None, "conversion_metric_id": "RESQ6t",
+    },
+    "flow_series_reports.json": {
+        "flow_id": "XVTP5Q", "flow_message_id": "01GMRWDSA0ARTAKE1SFX8JGXAY", "send_channel": "email",
+        "date": "2024-01-05", "opens": 97, "open_rate": 0.7562, "conversion_metric_id": "RESQ6t",
+    },
+    "form_values_reports.json": {"form_id": "Y6nRLr", "form_version_id": "1234567", "timeframe": "last_365_days", "submit_rate": 0.1},
+    "form_series_reports.json": {"form_id": "Y6nRLr", "form_version_id": "1234567", "date": "2024-01-05", "viewed_form": 7},
+    "segment_values_reports.json": {"segment_id": "Y6nRLr", "timeframe": "last_365_days", "total_members": 1500},
+    "segment_series_reports.json": {"segment_id": "Y6nRLr", "date": "2024-01-05", "members_added": 3},
+})
+
 
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_sample_record_validates(name: str) -> None:
@@ -1027,6 +1058,8 @@ def test_schema_is_what_the_generator_writes(name: str) -> None:
         cfg = DERIVED[name]
         fields = {field: ".".join(steps) for field, steps in cfg["fields"].items()}
         expected = generator().build(spec(), "/api/profiles", pk=cfg["pk"], fields=fields)
+    elif name in REPORTS:  # every statistic the request offers, and nothing but keys and the conversion metric
+        expected = generator().report(spec(), REPORTS[name]["path"], REPORTS[name]["pk"])
     else:
         cfg = STREAMS[name]
         kinds = {f: k for f, k in cfg["extra"].items() if f not in cfg["pk"] and k != "2026-10-15"}

@@ -159,6 +159,7 @@ def test_connection_test_logs_no_error(tmp_path, emulator, config):
     proc = subprocess.run(argv, capture_output=True, timeout=60, check=False, cwd=REPO)
     assert proc.returncode == 0
     assert " ERROR " not in proc.stderr.decode()
+    assert not [r for r in emulator.requests if r.path.endswith("-reports")], "--test spends no report request unless selected"
 
 
 # --- Cancellation and a closed output ---------------------------------------------------------
