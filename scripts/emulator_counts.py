@@ -18,7 +18,7 @@ from klaviyo_emulator import Account  # noqa: E402
 from tap_klaviyo.streams import STREAMS as TAP_STREAMS  # noqa: E402
 from tests.tap_klaviyo.expected import expected_keys  # noqa: E402
 
-STREAMS = tuple(stream.name for stream in TAP_STREAMS if stream.selected_by_default)  # the demo selects every stream but the opt-in reports
+STREAMS = tuple(stream.name for stream in TAP_STREAMS)  # every stream: the demo selects them all
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ from tap_klaviyo import timeutil
 from tap_klaviyo.client import SyncCancelled
 from tap_klaviyo.ratelimit import TIER_REPORTS, RateLimiter, Tier
 from tap_klaviyo.state import EncodedStateWriter, frozen_context
-from tap_klaviyo.streams import STREAMS, ReportStream, metric_stream_errors, metric_streams
+from tap_klaviyo.streams import REPORT_STREAMS, STREAMS, ReportStream, metric_stream_errors, metric_streams
 
 # Revisions whose responses the tap's schemas and queries match. 2024-10-15 and older are past
 # Klaviyo's two-year support. 2026-10-15 replaces the campaigns API with a new ("omni") shape,
@@ -198,6 +198,22 @@ def _few_gc_passes() -> t.Iterator[None]:
         gc.unfreeze()
 
 
+REPORT_NAMES = frozenset(stream.name for stream in REPORT_STREAMS)
+
+
+def report_stream_errors(names: t.Any) -> list[str]:
+    """One line per entry of `report_streams` that names no report stream (with the closest name)."""
+    if not isinstance(names, list):
+        return ["report_streams must be a list of report stream names."]
+    errors = []
+    for name in names:
+        if name not in REPORT_NAMES:
+            near = difflib.get_close_matches(str(name), sorted(REPORT_NAMES), n=1)
+            hint = f" Did you mean {near[0]!r}?" if near else f" Choose from {', '.join(sorted(REPORT_NAMES))}."
+            errors.append(f"report_streams: {name!r} is not a report stream.{hint}")
+    return errors
+
+
 class TapKlaviyo(Tap):
     """Singer tap for Klaviyo."""
 
@@ -279,6 +295,18 @@ class TapKlaviyo(Tap):
                 "event stream keeps in its state the count of events it emitted per metric per day, compares it "
                 "once per run with Klaviyo's own counts (one POST /api/metric-aggregates per metric, 3/s and "
                 "60/min) and reads again only the days whose counts differ. 0 turns the check off."
+            ),
+        ),
+        th.Property(
+            "report_streams",
+            th.ArrayType(th.StringType),
+            default=[],
+            title="Report streams",
+            description=(
+                "The Reporting API streams to offer (and select by default): any of "
+                + ", ".join(f"`{stream.name}`" for stream in REPORT_STREAMS)
+                + ". They are opt-in here, not only in the catalog, because each report endpoint allows 2 requests "
+                "a minute and 225 a day: a catalog or `select: '*.*'` that selects every stream would spend them."
             ),
         ),
         th.Property(
@@ -506,6 +534,7 @@ class TapKlaviyo(Tap):
             errors.append(f"api_url {self.config.get('api_url')!r} is not an http(s) URL.")
         if not 0 <= int(self.config.get("late_event_days", 7)) <= 365:
             errors.append("late_event_days must be between 0 and 365 (Klaviyo aggregates at most a year).")
+        errors += report_stream_errors(self.config.get("report_streams") or [])
         if not 1 <= int(self.config.get("report_daily_requests", 225)) <= TIER_REPORTS.daily:
             errors.append(f"report_daily_requests must be between 1 and {TIER_REPORTS.daily} (Klaviyo's daily allowance per report endpoint).")
         if not 0 <= int(self.config.get("reporting_lookback_days", 30)) <= 365:
@@ -590,11 +619,19 @@ class TapKlaviyo(Tap):
                 stream.drop_stale_partition_states()
 
     def _check_catalog_streams(self) -> None:
-        """Name catalog streams this tap does not have, and say so when nothing is selected."""
+        """Name catalog streams this tap does not have, and say so when nothing is selected. A report
+        stream the catalog selects but `report_streams` does not name is an error: it would get nothing."""
         if self.input_catalog is None:
             return
         known = set(self.streams)
-        unknown = sorted(set(self.input_catalog) - known)
+        unoffered = sorted(name for name in set(self.input_catalog) & REPORT_NAMES - known if self.input_catalog[name].metadata.root.selected)
+        if unoffered:
+            msg = (
+                f"The catalog selects the report stream(s) {', '.join(unoffered)}, which the report_streams setting "
+                "does not name: add them to report_streams to read them (each report endpoint allows 225 requests a day)."
+            )
+            raise InvalidInputError(msg)
+        unknown = sorted(set(self.input_catalog) - known - REPORT_NAMES)
         if unknown:
             self.logger.warning(
                 "The catalog names stream(s) %s that tap-klaviyo does not have; they are ignored. Streams: %s.",
@@ -605,11 +642,13 @@ class TapKlaviyo(Tap):
             self.logger.warning("The catalog selects no stream of tap-klaviyo: nothing will be synced.")
 
     def discover_streams(self) -> list:
-        """The built-in streams, then the user's `metric_streams` (a bad one is a one-line config error)."""
+        """The built-in streams, the user's `metric_streams` (a bad one is a one-line config error), and the
+        report streams `report_streams` names."""
         errors = metric_stream_errors(self.config, {stream.name for stream in STREAMS})
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
-        return [stream_class(tap=self) for stream_class in (*STREAMS, *metric_streams(self.config))]
+        reports = [stream for stream in REPORT_STREAMS if stream.name in (self.config.get("report_streams") or [])]
+        return [stream_class(tap=self) for stream_class in (*STREAMS, *metric_streams(self.config), *reports)]
 
     def rate_limiter(self, bucket: str, tier: Tier) -> RateLimiter:
         """The one limiter of a Klaviyo rate-limit bucket, shared by every stream that calls it."""

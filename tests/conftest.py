@@ -73,11 +73,19 @@ def parse_messages(output: bytes | str) -> SyncResult:
     return SyncResult([json.loads(line) for line in lines if line.strip()])
 
 
+def with_reports(config: dict) -> dict:
+    """`config` offering every report stream (`report_streams`)."""
+    from tap_klaviyo.streams import REPORT_STREAMS
+
+    return {**config, "report_streams": [stream.name for stream in REPORT_STREAMS]}
+
+
 def catalog_for(*streams: str) -> dict:
-    """The tap's own catalog with only `streams` selected."""
+    """The tap's own catalog, the report streams included, with only `streams` selected (a sync of report
+    streams also needs them in its config's `report_streams`: see `with_reports`)."""
     from tap_klaviyo.tap import TapKlaviyo
 
-    catalog = TapKlaviyo(config={"api_key": API_KEY}, validate_config=False).catalog_dict
+    catalog = TapKlaviyo(config=with_reports({"api_key": API_KEY}), validate_config=False).catalog_dict
     for entry in catalog["streams"]:
         for item in entry["metadata"]:
             if item["breadcrumb"] == []:
@@ -122,7 +130,7 @@ def assert_missing_scope_is_named(emulator: Emulator, tmp_path: Path, stream: st
     """A key without the stream's scope fails the CLI with one line naming that scope, never the key."""
     key = "pk_noscope_0123456789abcdef"
     result = run_cli(
-        input_files={"--config": tap_config(emulator, api_key=key), "--catalog": catalog_for(stream)}, tmp_path=tmp_path
+        input_files={"--config": with_reports(tap_config(emulator, api_key=key)), "--catalog": catalog_for(stream)}, tmp_path=tmp_path
     )
     stderr = result.stderr.decode()
     assert result.returncode == 1

@@ -76,7 +76,6 @@ STREAMS = (
     ReviewsStream,
     PushTokensStream,
     AccountsStream,
-    *REPORT_STREAMS,
 )
 
-__all__ = ["STREAMS", "ReportStream", "metric_stream_errors", "metric_streams"]
+__all__ = ["REPORT_STREAMS", "STREAMS", "ReportStream", "metric_stream_errors", "metric_streams"]

@@ -110,7 +110,6 @@ class ReportStream(KlaviyoStream):
     report_type: str  # the JSON:API type of the request, e.g. "campaign-values-report"
     group_by: tuple[str, ...] = ()  # groupings requested (and the row's ids); () sends none
     needs_conversion_metric = False
-    selected_by_default = False
     replication_key = None
 
     @property

@@ -23,7 +23,7 @@ from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klav
 
 pytestmark = pytest.mark.slow
 
-STREAMS = tuple(stream.name for stream in TAP_STREAMS if stream.selected_by_default)  # meltano.yml selects every stream but the report streams
+STREAMS = tuple(stream.name for stream in TAP_STREAMS)  # meltano.yml selects every stream
 EVENT_STREAMS = tuple(EVENT_STREAM_METRICS)
 LOOKBACK_MINUTES = 60
 SCHEMA = "tap_klaviyo"  # default_target_schema in meltano.yml

@@ -139,7 +139,7 @@ def test_postgres_primary_keys_are_the_streams_keys(full_load: Load):
         full_load.database,
     )
     keys = {row["table_name"]: row["keys"] for row in rows}
-    expected = {stream.name: list(stream.primary_keys) for stream in TAP_STREAMS if stream.selected_by_default}
+    expected = {stream.name: list(stream.primary_keys) for stream in TAP_STREAMS}
     assert keys == expected
 
 

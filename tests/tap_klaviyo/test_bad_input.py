@@ -63,6 +63,8 @@ def assert_clean_failure(result, *fragments: str) -> str:
         ({"reporting_lookback_days": -1}, ("reporting_lookback_days must be between 0 and 365",)),
         ({"report_max_wait_seconds": -5}, ("report_max_wait_seconds must be at least 0",)),
         ({"conversion_metric": 7}, ("conversion_metric",)),
+        ({"report_streams": ["flow_values_report"]}, ("'flow_values_report' is not a report stream", "Did you mean 'flow_values_reports'?")),
+        ({"report_streams": "flow_values_reports"}, ("report_streams",)),
     ],
 )
 def test_more_bad_settings_fail_with_one_clear_line_and_no_request(emulator, tmp_path, override, fragments):
@@ -248,6 +250,12 @@ def test_unknown_catalog_streams_are_named_in_a_warning_and_the_rest_syncs(emula
     assert result.returncode == 0, stderr[-2000:]
     assert "stream(s) shipments that tap-klaviyo does not have" in stderr
     assert set(parse_messages(result.stdout).ids("lists")) == expected_keys(account, "lists")
+
+
+def test_a_catalog_selecting_a_report_stream_that_report_streams_does_not_name_fails_before_any_request(emulator, tmp_path):
+    result = run_cli(input_files={"--config": tap_config(emulator), "--catalog": catalog_for("lists", "flow_values_reports")}, tmp_path=tmp_path)
+    assert_clean_failure(result, "selects the report stream(s) flow_values_reports", "add them to report_streams")
+    assert not emulator.requests
 
 
 def test_a_catalog_selecting_nothing_known_says_nothing_will_sync(emulator, tmp_path):

@@ -10,12 +10,13 @@ import jsonschema
 import msgspec
 import pytest
 
-from tap_klaviyo.streams import STREAMS
+from tap_klaviyo.streams import REPORT_STREAMS, STREAMS
+from tap_klaviyo.tap import TapKlaviyo
 from klaviyo_emulator import Account, Emulator
-from tests.conftest import run_tap, tap_config
+from tests.conftest import API_KEY, run_tap, tap_config
 from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys
 
-STREAM_NAMES = [stream.name for stream in STREAMS if stream.selected_by_default]  # the report streams: test_reports
+STREAM_NAMES = [stream.name for stream in STREAMS]  # the report streams: test_reports
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +53,16 @@ def test_every_record_validates_against_its_schema_with_formats(full_sync, strea
         assert not errors, f"{stream} record {record.get('id')}: {errors[:3]}"
 
 
-def test_report_streams_are_opt_in(full_sync):
-    """Without a catalog every stream is synced except the report streams (their daily allowance is scarce)."""
-    opt_in = {stream.name for stream in STREAMS if not stream.selected_by_default}
-    assert opt_in == {f"{kind}_{shape}_reports" for kind in ("campaign", "flow", "form", "segment") for shape in ("values", "series")} - {"campaign_series_reports"}
-    assert not opt_in & set(full_sync.schemas)
-    assert set(STREAM_NAMES) <= set(full_sync.schemas)
+def test_report_streams_are_offered_only_when_report_streams_names_them(full_sync):
+    """Their daily allowance is scarce: a catalog that selects every stream must not spend it."""
+    reports = {stream.name for stream in REPORT_STREAMS}
+    assert reports == {f"{kind}_{shape}_reports" for kind in ("campaign", "flow", "form", "segment") for shape in ("values", "series")} - {"campaign_series_reports"}
+    assert set(STREAM_NAMES) == set(full_sync.schemas), "without a catalog every other stream is synced"
+    assert not reports & {entry["tap_stream_id"] for entry in TapKlaviyo(config={"api_key": API_KEY}).catalog_dict["streams"]}
+    offered = TapKlaviyo(config={"api_key": API_KEY, "report_streams": ["form_values_reports"]}).catalog_dict["streams"]
+    (entry,) = [entry for entry in offered if entry["tap_stream_id"] in reports]
+    root = next(item["metadata"] for item in entry["metadata"] if item["breadcrumb"] == [])
+    assert entry["tap_stream_id"] == "form_values_reports" and root["selected-by-default"] is True
 
 
 def test_records_are_flat_with_relationship_ids_and_rfc3339_datetimes(full_sync, account):

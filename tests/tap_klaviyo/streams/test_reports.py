@@ -16,7 +16,7 @@ from tap_klaviyo import timeutil
 from tap_klaviyo.client import KlaviyoAPIError
 from tap_klaviyo.streams.reports import Chunk, chunks_backward, conversion_metric_id, plan_series, span_after
 from tap_klaviyo.tap import TapKlaviyo
-from tests.conftest import assert_missing_scope_is_named, run_tap, tap_config
+from tests.conftest import assert_missing_scope_is_named, run_tap, tap_config, with_reports
 
 D = dt.date
 
@@ -143,7 +143,7 @@ def limited(report_account, clock):
 
 
 def report_config(emulator, **overrides) -> dict:
-    return tap_config(emulator, **{"conversion_metric": "shopify:Placed Order", "start_date": HISTORY_START, **overrides})
+    return with_reports(tap_config(emulator, **{"conversion_metric": "shopify:Placed Order", "start_date": HISTORY_START, **overrides}))
 
 
 def report_requests(emulator, path: str) -> list:
@@ -265,7 +265,7 @@ def test_every_statistic_of_every_row_is_what_the_account_implies(synced, report
     rows = result.records.get(stream, [])
     assert rows, f"{stream}: the tiny account has report rows"
     statistics = [name for name in result.schemas[stream]["properties"] if name not in {"conversion_metric_id", *TapKlaviyo(
-        config={"api_key": "pk_test0123456789abcdefghijklmnop"}, validate_config=False).streams[stream].primary_keys}]
+        config=with_reports({"api_key": "pk_test0123456789abcdefghijklmnop"}), validate_config=False).streams[stream].primary_keys}]
     for row in rows:
         expected = expected_statistics(report_account, stream, row)
         assert set(statistics) == set(expected)
@@ -380,7 +380,7 @@ def test_lookback_rereads_the_last_days_and_revised_figures_replace_them(limited
 def test_the_conversion_metric_is_checked_before_any_record_and_only_when_needed(limited):
     from tests.conftest import run_catalog, catalog_for
 
-    config = tap_config(limited, start_date=HISTORY_START)  # two "Placed Order" metrics: shopify and woocommerce
+    config = with_reports(tap_config(limited, start_date=HISTORY_START))  # two "Placed Order" metrics: shopify and woocommerce
     with pytest.raises(KlaviyoAPIError, match="the account has 2 'Placed Order' metrics: .*shopify:Placed Order"):
         run_tap(config, streams=("flow_values_reports",))
     assert not report_requests(limited, PATHS["flow_values_reports"])
