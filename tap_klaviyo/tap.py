@@ -21,6 +21,7 @@ from singer_sdk import Tap
 from singer_sdk import singerlib as singer
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import encoder as record_encoder
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.helpers._classproperty import classproperty
@@ -151,6 +152,17 @@ class SingerWriter(MsgSpecWriter):
         if not is_record:
             self.flush()
         elif len(self._pending) >= self.BLOCK:
+            self._write(flush=False)
+
+    def write_record(self, head: bytes, record: dict, tail: bytes) -> None:
+        """One RECORD line from the bytes before and after its record, which is encoded in place
+        (see KlaviyoStream._write_record_message), with the encoder write_message uses."""
+        pending = self._pending
+        pending += head
+        record_encoder.encode_into(record, pending, -1)
+        pending += tail
+        self.last_was_state = False
+        if len(pending) >= self.BLOCK:
             self._write(flush=False)
 
     def write_state(self, state: dict) -> None:
