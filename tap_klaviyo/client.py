@@ -60,9 +60,9 @@ ALL_HISTORY = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 PROGRESS_EVERY_SECONDS = 15.0
 EXTRACTION_CLOCK_SECONDS = 0.01  # time_extracted is read from the clock at most this often
-# Records the window reader may hold ahead of the consumer, its memory bound (about 1.5 KB of RSS per
-# event): two windows per worker up to this, but always one per worker, so that every worker reads.
-LOOK_AHEAD_RECORDS = 64_000
+# Records the window reader may hold ahead of the consumer (two windows per worker up to this): its
+# memory bound, about 1.5 KB of RSS per event, so 48 windows of 2,000 events at most.
+LOOK_AHEAD_RECORDS = 96_000
 MAX_BACKOFF_SECONDS = 60.0
 THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
 FIRST_CONTACT_RETRIES = 2
@@ -935,7 +935,7 @@ class KlaviyoStream(RESTStream):
         def fetch(part: Window) -> WindowResult:
             return self._fetch_window(context, part, target, workers, cancelled)
 
-        ahead = max(workers, min(2 * workers, LOOK_AHEAD_RECORDS // target))
+        ahead = max(1, min(2 * workers, LOOK_AHEAD_RECORDS // target))
         yield from read_ordered(planner, fetch, workers, ahead=ahead, cancelled=cancelled)
 
     def _fetch_window(
