@@ -61,8 +61,8 @@ ONE_MICROSECOND = dt.timedelta(microseconds=1)
 PROGRESS_EVERY_SECONDS = 15.0
 EXTRACTION_CLOCK_SECONDS = 0.01  # time_extracted is read from the clock at most this often
 # Records the window reader may hold ahead of the consumer (two windows per worker up to this): its
-# memory bound, about 1.5 KB of RSS per event, so 48 windows of 2,000 events at most.
-LOOK_AHEAD_RECORDS = 96_000
+# memory bound, about 1.5 KB of RSS per event, so 40 windows of 2,000 events at most.
+LOOK_AHEAD_RECORDS = 80_000
 MAX_BACKOFF_SECONDS = 60.0
 THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
 FIRST_CONTACT_RETRIES = 2

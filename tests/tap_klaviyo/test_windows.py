@@ -105,10 +105,10 @@ def test_split_of_a_few_microseconds_never_passes_the_end():
     assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
 
 
-@pytest.mark.parametrize(("workers", "ahead"), [(4, 8), (16, 32), (64, 48)])
+@pytest.mark.parametrize(("workers", "ahead"), [(4, 8), (16, 32), (64, 40)])
 def test_the_look_ahead_is_two_windows_per_worker_within_a_record_budget(emulator, monkeypatch, workers, ahead):
     """The memory bound: windows being read or read and not yet consumed (2,000 events each) are at
-    most two per worker and 96,000 events, whatever max_workers is."""
+    most two per worker and 80,000 events, whatever max_workers is."""
     taken = []
 
     def spy(planner, fetch, workers, ahead, cancelled):
