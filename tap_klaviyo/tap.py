@@ -39,7 +39,7 @@ from tap_klaviyo.streams import STREAMS, metric_stream_errors, metric_streams
 SUPPORTED_REVISIONS = ("2026-04-15", "2026-07-15", "2026-10-15")
 DEFAULT_REVISION = "2026-10-15"
 CPU_SLOTS = 2
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+M_ARENA_MAX = -8  # mallopt's parameter number in glibc's malloc.h
 PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]{10,}$")
 SECRET_SETTINGS = ("api_key",)
 OUTPUT_CLOSED = "stdout closed"  # the reason SyncCancelled carries when the target stopped reading
@@ -211,16 +211,16 @@ def _few_gc_passes() -> t.Iterator[None]:
         gc.unfreeze()
 
 
-def _large_blocks_given_back() -> None:
-    """Have glibc's malloc map every block of 256 KiB or more on its own and unmap it when freed.
+def _few_malloc_arenas() -> None:
+    """Have glibc's malloc keep one arena per CPU slot instead of up to eight per core.
 
-    By default it raises that threshold once such a block is freed, and from then on each
-    thread's malloc arena keeps about a response body (1 MB for an event page) of freed memory:
-    40 MB of RSS at 64 workers (benchmarks/bench.py), for no measurable CPU. Other C libraries
-    are left as they are.
+    Each worker thread would otherwise get an arena of its own, and each arena keeps about a
+    freed response body (1 MB for an event page): 30 to 40 MB of RSS at 64 workers
+    (benchmarks/bench.py), for no measurable CPU, since only CPU_SLOTS threads allocate at a
+    time. Other C libraries are left as they are.
     """
     try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, CPU_SLOTS)
     except (OSError, AttributeError):
         pass
 
@@ -595,7 +595,7 @@ class TapKlaviyo(Tap):
         a rerun resumes from exactly what the target received.
         """
         self.message_writer.on_closed = self._output_closed
-        _large_blocks_given_back()
+        _few_malloc_arenas()
         try:
             with _few_gc_passes():
                 super().sync_all()
