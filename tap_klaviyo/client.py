@@ -60,16 +60,17 @@ JSONAPI = "application/vnd.api+json"
 ALL_HISTORY = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
 PROGRESS_EVERY_SECONDS = 15.0
-# Records a reader (the window reader, the partitions' first pages) may hold fetched or in flight,
-# not yet emitted: the look-ahead in windows or pages is cut to fit, so peak RSS stays flat however
-# large max_workers is. 20 windows of 2,000 events in flight still allow over 100,000 events/s at
-# 150 ms per request, more than the tap's CPU and Klaviyo's 58,000/s.
-BUFFERED_RECORDS = 40_000
+EXTRACTION_CLOCK_SECONDS = 0.01  # time_extracted is read from the clock at most this often
+# Records a reader may hold fetched and not yet emitted: its memory bound, about 1.5 KB of RSS per
+# event. The window reader takes two windows per worker up to this (40 windows of 2,000 events at
+# most); the partitions' first pages read ahead, a quarter of it (20 pages of 1,000 events).
+LOOK_AHEAD_RECORDS = 80_000
 MAX_BACKOFF_SECONDS = 60.0
 THROTTLE_BUDGET_FACTOR = 10  # 429s waited out per retry of max_retries
 FIRST_CONTACT_RETRIES = 2
 FIRST_CONTACT_MAX_WAIT = 0.5
 DEFAULT_PORTS = {"http": 80, "https": 443}
+OBJECT_OR_NULL = (ord("{"), ord("n"))  # first bytes of an undecoded JSON object or null
 REDACT_RUN = 8  # characters of the key's secret that are never printed together
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -122,17 +123,19 @@ class Deduplicator:
         self.key = key
         self.natural_key = tuple(natural_key)
         self.current: t.Any = None
-        self.seen: set = set()
+        self.first: t.Any = None  # the identity of the first record at `current`
+        self.seen: set | None = None  # every identity at `current`, once it has a second record
         self.dropped = 0
 
     def is_new(self, record: dict) -> bool:
         value = record.get(self.key)
         keys = self.natural_key
         identity = record.get(keys[0]) if len(keys) == 1 else tuple(record.get(k) for k in keys)
-        if value != self.current:
-            self.current = value
-            self.seen = {identity}
+        if value != self.current:  # the common case, keys strictly increasing: no set per record
+            self.current, self.first, self.seen = value, identity, None
             return True
+        if self.seen is None:
+            self.seen = {self.first}
         if identity in self.seen:
             self.dropped += 1
             return False
@@ -186,6 +189,8 @@ class KlaviyoStream(RESTStream):
         self._clock_read_at = -1.0
         self._extracted_at = utc_now()
         self._first_pages: FirstPages | None = None
+        self._envelope_extracted: dt.datetime | None = None
+        self._envelope = (b"", b"")
 
     @cached_property
     def schema(self) -> dict:
@@ -239,6 +244,13 @@ class KlaviyoStream(RESTStream):
             session = self._local.session = requests.Session()
         return session
 
+    @cached_property
+    def _proxies(self) -> dict[str, str]:
+        """The proxies for api_url (HTTPS_PROXY, NO_PROXY, ...), found once: requests would otherwise
+        read the whole environment again for every request (0.2 ms of CPU each, here)."""
+        session = self.requests_session
+        return requests.utils.resolve_proxies(requests.Request("GET", self.url_base).prepare(), session.proxies, session.trust_env)
+
     @property
     def timeout(self) -> float:
         return float(self.config["request_timeout"])
@@ -252,7 +264,11 @@ class KlaviyoStream(RESTStream):
         self.rate_limiter.acquire(self._sleep)
         self._tap.request_stats.count(self.name)
         response = self.requests_session.send(
-            self.authenticator(prepared_request), timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+            self.authenticator(prepared_request),
+            timeout=self.timeout,
+            allow_redirects=self.allow_redirects,
+            stream=True,
+            proxies=self._proxies,
         )
         if response.status_code >= 400:
             self.validate_response(response)
@@ -389,24 +405,26 @@ class KlaviyoStream(RESTStream):
         """
         response = self._request(prepared, context)
         with self._tap.cpu_slots:
+            # At once, not in requests' 10 KiB steps of `response.content` (most of a millisecond of CPU per event page).
+            body = b"".join(response.iter_content(chunk_size=None))
             try:
-                document = self.decode(response.content)
+                document = self.decode(body)
             except jsonapi.DecodeError as exc:
-                document = self._decode_leniently(response, exc)
+                document = self._decode_leniently(response, body, exc)
             url = document.links.next if document.links else None
             records = self.records_of(document)
             if self.raw_attributes:
-                records = self._records_with_objects(records, response.content)
+                records = self._records_with_objects(records, body)
             return Page(records, has_next=bool(url)), url
 
-    def _decode_leniently(self, response: requests.Response, error: Exception) -> jsonapi.Document:
+    def _decode_leniently(self, response: requests.Response, body: bytes, error: Exception) -> jsonapi.Document:
         """A page the fast decoder refused, read again with Python's json, which accepts more
         (lone surrogate escapes, numbers beyond a double, NaN), invalid UTF-8 read as such.
         Values no Singer message can carry are replaced, with a warning per record, so one bad
         value never blocks a stream. A body that is not JSON even so (cut short) is retried.
         """
         try:
-            parsed = json.loads(response.content.decode("utf-8", errors="surrogateescape"))
+            parsed = json.loads(body.decode("utf-8", errors="surrogateescape"))
             if not isinstance(parsed, dict):
                 raise TypeError(type(parsed).__name__)
         except (ValueError, TypeError):
@@ -475,12 +493,14 @@ class KlaviyoStream(RESTStream):
     def decode(self) -> t.Callable[[bytes], jsonapi.Document]:
         """The fastest decoder of response bodies that keeps records exact: `raw_attributes` stay
         undecoded JSON only while nothing in the tap (stream maps, flattening, nested deselection,
-        BATCH files) needs to look inside them. That decoder reads only the schema's attributes."""
+        BATCH files) needs to look inside them. That decoder reads only the schema's attributes,
+        into structs laid out as the records (see jsonapi.PassthroughDecoder)."""
         if not self.raw_attributes or not self._records_leave_unchanged:
             return jsonapi.decode_document
-        columns = {"id", *(column for _, column in self._to_one_columns), *self.derived_columns}
-        attributes = [name for name in self.schema["properties"] if name not in columns]
-        return jsonapi.passthrough_decoder(attributes, self.raw_attributes, (*self.to_one, *self.other_relationships))
+        columns = [name for name in self.schema["properties"] if name not in self.derived_columns]
+        return jsonapi.PassthroughDecoder(
+            columns, self.raw_attributes, dict(self._to_one_columns), self.to_many, self.other_relationships
+        )
 
     @cached_property
     def _records_leave_unchanged(self) -> bool:
@@ -498,7 +518,7 @@ class KlaviyoStream(RESTStream):
         """Records hold only schema fields (the passthrough decoder), all selected, and no map
         changes them: each becomes its RECORD message as it is."""
         every_field = frozenset(self.schema["properties"]) <= self._emitted_fields
-        return self.decode is not jsonapi.decode_document and every_field
+        return isinstance(self.decode, jsonapi.PassthroughDecoder) and every_field
 
     @cached_property
     def _to_one_columns(self) -> tuple[tuple[str, str], ...]:
@@ -506,12 +526,22 @@ class KlaviyoStream(RESTStream):
         return tuple((name, f"{name.replace('-', '_')}_id") for name in self.to_one)
 
     def records_of(self, document: jsonapi.Document) -> list[dict]:
+        if isinstance(self.decode, jsonapi.PassthroughDecoder):
+            return [self.canonical_dates(record) for record in self.decode.records(document)]
         return [self.flatten(resource, document.included) for resource in document.data or ()]
 
     def _records_with_objects(self, records: list[dict], body: bytes) -> list[dict]:
-        """`records` without those whose `raw_attributes` are not objects. Records are looked at
-        one by one only when a scan of the body finds such a member not followed by `:{` (a null,
-        a non-object, or spacing): two scans of the body cost less than a look at each record."""
+        """`records` without those whose `raw_attributes` are not objects. Undecoded values are
+        checked by their first byte; decoded ones are looked at one by one only when a scan of the
+        body finds such a member not followed by `:{` (a null, a non-object, or spacing): two scans
+        of the body cost less than a look at each record."""
+        if isinstance(self.decode, jsonapi.PassthroughDecoder):
+            for record in records:
+                for name in self.raw_attributes:
+                    value = record[name]
+                    if value is not None and memoryview(value)[0] not in OBJECT_OR_NULL:
+                        return [record for record in records if self._nested_objects_are_objects(record)]
+            return records
         for name in self.raw_attributes:
             member = f'"{name}"'.encode()
             if body.count(member) != body.count(member + b":{"):
@@ -525,7 +555,7 @@ class KlaviyoStream(RESTStream):
             value = record.get(name)
             if value is None or type(value) is dict:
                 continue
-            if type(value) is msgspec.Raw and bytes(memoryview(value)[:1]) in (b"{", b"n"):  # an object, or null
+            if type(value) is msgspec.Raw and memoryview(value)[0] in OBJECT_OR_NULL:
                 continue
             kind = type(msgspec.json.decode(value) if type(value) is msgspec.Raw else value).__name__
             self.logger.warning(
@@ -730,6 +760,16 @@ class KlaviyoStream(RESTStream):
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         return ()  # no stream here has child streams
 
+    def _process_record(
+        self, record: dict, child_context: Context | None = None, partition_context: Context | None = None
+    ) -> None:
+        """The SDK's, without its pass over child streams (there are none): a record gets the
+        partition's keys it lacks."""
+        if partition_context:
+            for key, value in partition_context.items():
+                if key not in record:
+                    record[key] = value
+
     @cached_property
     def _emitted_fields(self) -> frozenset[str]:
         """Top-level properties that are in the catalog's schema (the SCHEMA message's) and selected."""
@@ -748,14 +788,6 @@ class KlaviyoStream(RESTStream):
         type conformance has nothing to convert; dropping unknown or deselected top-level keys
         is all that is left. The walks cost more than half the tap's CPU on event streams.
         """
-        if self._records_go_out_as_built:
-            yield singer.RecordMessage(
-                stream=self.stream_maps[0].stream_alias,
-                record=record,
-                version=self._stream_version,
-                time_extracted=self._extraction_clock(),
-            )
-            return
         fields = self._emitted_fields
         extra = [key for key in record if key not in fields]
         if extra:
@@ -779,18 +811,43 @@ class KlaviyoStream(RESTStream):
                 )
 
     def _write_record_message(self, record: dict) -> None:
-        """Write one record's messages; a cancelled run stops here, between two whole records."""
+        """Write one record's messages; a cancelled run stops here, between two whole records.
+
+        A record that goes out as built is encoded straight into the output between the two
+        halves of its message (`_record_envelope`): the same bytes as the SDK's RecordMessage
+        through the writer, without building that message and its dict for every record.
+        """
         self._stop_if_cancelled()
-        for message in self._generate_record_messages(record):
-            self._tap.write_message(message)
+        if self._records_go_out_as_built:
+            head, tail = self._record_envelope()
+            self._tap.message_writer.write_record(head, record, tail)
             self._records_emitted += 1
+        else:
+            for message in self._generate_record_messages(record):
+                self._tap.write_message(message)
+                self._records_emitted += 1
         self.state_manager.is_flushed = False  # the SDK's STATE every STATE_MSG_FREQUENCY records needs it
+
+    def _record_envelope(self) -> tuple[bytes, bytes]:
+        """A RECORD line of this stream before and after its record, as the writer encodes the SDK's
+        RecordMessage (version and time_extracted included); made again when the clock moves."""
+        if time.monotonic() - self._clock_read_at < EXTRACTION_CLOCK_SECONDS and self._envelope_extracted is not None:
+            return self._envelope
+        extracted = self._extraction_clock()
+        if self._envelope_extracted is not extracted:
+            message = singer.RecordMessage(
+                stream=self.stream_maps[0].stream_alias, record={}, version=self._stream_version, time_extracted=extracted
+            )
+            head, tail = bytes(self._tap.message_writer.format_message(message)).split(b'"record":{}', 1)
+            self._envelope = (head + b'"record":', tail)
+            self._envelope_extracted = extracted
+        return self._envelope
 
     def _extraction_clock(self) -> dt.datetime:
         """`time_extracted`, read from the clock at most every 10 ms: the clock was a tenth of the
         per-record cost, and records reach here in bursts of a page decoded at one moment."""
         now = time.monotonic()
-        if now - self._clock_read_at >= 0.01:
+        if now - self._clock_read_at >= EXTRACTION_CLOCK_SECONDS:
             self._clock_read_at = now
             self._extracted_at = utc_now()
         return self._extracted_at
@@ -834,7 +891,7 @@ class KlaviyoStream(RESTStream):
         partitions = self.partitions or []
         if len(partitions) < 2:
             return None
-        ahead = min(workers, BUFFERED_RECORDS // (self.page_size or 100))
+        ahead = min(workers, LOOK_AHEAD_RECORDS // 4 // (self.page_size or 100))
         return FirstPages(partitions, self.first_request, self._send, workers, ahead)
 
     def _write_starting_replication_value(self, context: Context | None) -> None:
@@ -923,7 +980,7 @@ class KlaviyoStream(RESTStream):
         def fetch(part: Window) -> WindowResult:
             return self._fetch_window(context, part, target, workers, cancelled)
 
-        ahead = max(2, min(2 * workers, BUFFERED_RECORDS // target))
+        ahead = max(1, min(2 * workers, LOOK_AHEAD_RECORDS // target))
         yield from read_ordered(planner, fetch, workers, ahead=ahead, cancelled=cancelled)
 
     def _fetch_window(

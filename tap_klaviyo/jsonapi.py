@@ -46,21 +46,8 @@ DecodeError = (msgspec.DecodeError, msgspec.ValidationError)
 
 
 def attributes_of(resource: Resource) -> dict[str, t.Any]:
-    """A resource's attributes as a dict, from either decoder (spread or copy it to change it).
-
-    Undecoded values are copied out of the response body: a `msgspec.Raw` is a view that would
-    otherwise keep the whole body (1 MB for an event page) alive as long as any one record.
-    """
-    attributes = resource.attributes
-    if attributes is None:
-        return {}
-    if isinstance(attributes, dict):
-        return attributes
-    values = msgspec.structs.asdict(attributes)
-    for name, value in values.items():
-        if type(value) is msgspec.Raw:
-            values[name] = value.copy()
-    return values
+    """A resource's attributes as a dict, empty when it has none (spread or copy it to change it)."""
+    return resource.attributes or {}
 
 
 def related(resource: Resource, name: str) -> Ref | list[Ref] | None:
@@ -75,45 +62,82 @@ def related(resource: Resource, name: str) -> Ref | list[Ref] | None:
     return relationship.data if relationship is not None else None
 
 
-def passthrough_decoder(
-    attributes: t.Iterable[str], raw: t.Collection[str], to_one: t.Iterable[str]
-) -> t.Callable[[bytes], Document]:
-    """A decoder for one stream's documents: only the named attributes and to-one relationships.
+class PassthroughDecoder:
+    """Decodes one stream's documents straight into the layout of its records.
 
-    Attributes in `raw` stay undecoded (`msgspec.Raw`) and are written out byte for byte, so a
-    large nested object such as an event's `event_properties` costs no Python objects at all.
-    Everything else a resource carries is skipped without being built. Attributes and
-    relationships decode to structs (`attributes_of` turns the attributes into a dict). Bodies
-    with line breaks are compacted first, since the undecoded parts are written out as they are.
+    Each resource's attributes decode into a struct with one field per record column, in the
+    record's order (`columns`, which must be Python identifiers). The attributes among them are
+    read from the JSON; `records` fills in the others (id and relationship columns) and makes
+    each record in one step, at half the cost of flattening a decoded resource. Only those attributes and the named relationships are
+    decoded; everything else a resource carries is skipped without being built. Attributes in
+    `raw` stay undecoded (`msgspec.Raw`) and are written out byte for byte, so a large nested
+    object such as an event's `event_properties` costs no Python objects at all. Bodies with
+    line breaks are compacted first, since the undecoded parts are written out as they are.
     """
-    attributes = list(attributes)
-    attribute_struct = msgspec.defstruct(
-        "Attributes",
-        [(_field(name), msgspec.Raw if name in raw else t.Any, None) for name in attributes],
-        rename={_field(name): name for name in attributes},
-    )
-    relationship_struct = msgspec.defstruct(
-        "Relationships",
-        [(_field(name), Relationship | None, None) for name in to_one],
-        rename={_field(name): name for name in to_one},
-    )
-    resource = msgspec.defstruct(
-        "PassthroughResource",
-        [("id", t.Any, None), ("attributes", attribute_struct | None, None),
-         ("relationships", relationship_struct | None, None)],
-    )
-    document = msgspec.defstruct(
-        "PassthroughDocument",
-        [("data", list[resource] | None, None), ("included", list[Resource] | None, None), ("links", Links | None, None)],
-    )
-    decode = msgspec.json.Decoder(document).decode
 
-    def decode_single_line(body: bytes) -> Document:
+    def __init__(
+        self,
+        columns: t.Iterable[str],
+        raw: t.Collection[str],
+        to_one: t.Mapping[str, str],
+        to_many: t.Mapping[str, str] | None = None,
+        other_relationships: t.Iterable[str] = (),
+    ) -> None:
+        """`to_one` and `to_many` map a relationship to the column of its id(s), e.g. {"profile": "profile_id"}."""
+        self.raw = tuple(raw)
+        self.record = msgspec.defstruct("Record", [(name, msgspec.Raw if name in raw else t.Any, None) for name in columns])
+        to_many = to_many or {}
+        self.to_one = tuple((_field(name), column) for name, column in to_one.items())
+        self.to_many = tuple((_field(name), column) for name, column in to_many.items())
+        relationships = [*to_one, *to_many, *other_relationships]
+        relationship_struct = msgspec.defstruct(
+            "Relationships",
+            [(_field(name), Relationship | None, None) for name in relationships],
+            rename={_field(name): name for name in relationships},
+        )
+        resource = msgspec.defstruct(
+            "PassthroughResource",
+            [("id", t.Any, None), ("attributes", self.record | None, None),
+             ("relationships", relationship_struct | None, None)],
+        )
+        document = msgspec.defstruct(
+            "PassthroughDocument",
+            [("data", list[resource] | None, None), ("included", list[Resource] | None, None), ("links", Links | None, None)],
+        )
+        self._decode = msgspec.json.Decoder(document).decode
+
+    def __call__(self, body: bytes) -> Document:
         if not body.isascii():  # undecoded parts are not checked by msgspec: check the whole body
             check_utf8(body)
-        return decode(single_line(body))
+        return self._decode(single_line(body))
 
-    return decode_single_line
+    def records(self, document: Document) -> list[dict[str, t.Any]]:
+        """The document's resources as records: every column, in order (None where a resource has no value).
+
+        Undecoded values are copied out of the response body: a `msgspec.Raw` is a view that would
+        otherwise keep the whole body (1 MB for an event page) alive as long as any one record.
+        """
+        asdict = msgspec.structs.asdict
+        records = []
+        for resource in document.data or ():
+            values = resource.attributes or self.record()
+            values.id = resource.id
+            relationships = resource.relationships
+            for field, column in self.to_one:
+                relationship = getattr(relationships, field) if relationships is not None else None
+                data = relationship.data if relationship is not None else None
+                setattr(values, column, data.id if type(data) is Ref else None)
+            for field, column in self.to_many:
+                relationship = getattr(relationships, field) if relationships is not None else None
+                data = relationship.data if relationship is not None else None
+                setattr(values, column, [ref.id for ref in data] if type(data) is list else [])
+            record = asdict(values)
+            for name in self.raw:
+                value = record[name]
+                if value is not None:
+                    record[name] = value.copy()
+            records.append(record)
+        return records
 
 
 def check_utf8(body: bytes) -> None:

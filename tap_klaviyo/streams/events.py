@@ -347,8 +347,12 @@ class EventStream(KlaviyoStream):
         """Records with the columns of each event's attribution (the first, when Klaviyo lists several)."""
         records = super().records_of(document)
         attributions = {item.id: item for item in document.included or () if item.type == "attribution"}
+        if not attributions:
+            for record in records:
+                record.update(NO_ATTRIBUTION)
+            return records
         for record, resource in zip(records, document.data or ()):
-            refs = jsonapi.related(resource, "attributions") if attributions else None
+            refs = jsonapi.related(resource, "attributions")
             attribution = attributions.get(refs[0].id) if refs else None
             if attribution is None:
                 record.update(NO_ATTRIBUTION)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tap_klaviyo.client import KlaviyoAPIError
 from tests.conftest import API_KEY, run_cli, run_tap, tap_config
 from tests.tap_klaviyo.expected import expected_keys
 
@@ -100,3 +101,17 @@ def test_a_used_up_quota_pauses_the_bucket_until_the_window_resets(emulator, con
     stream._observe_quota(response)
     assert stream.rate_limiter.acquire() < 0.1  # no new pause, only the gradual release after the last one
 
+
+
+def test_proxies_from_the_environment_are_used_and_no_proxy_bypasses_them(emulator, account, monkeypatch):
+    """The proxies for api_url are looked up once per stream, not per request, and still honoured."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(KlaviyoAPIError, match="could not be reached"):
+        run_tap(tap_config(emulator), streams=("lists",))
+    assert not emulator.requests
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    result = run_tap(tap_config(emulator), streams=("lists",))
+    assert set(result.ids("lists")) == expected_keys(account, "lists")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
+import io
 import json
+import re
 
 import jsonschema
 import msgspec
@@ -13,7 +16,7 @@ import pytest
 from tap_klaviyo.streams import REPORT_STREAMS, STREAMS
 from tap_klaviyo.tap import TapKlaviyo
 from klaviyo_emulator import Account, Emulator
-from tests.conftest import API_KEY, run_tap, tap_config
+from tests.conftest import API_KEY, catalog_for, run_tap, tap_config
 from tests.tap_klaviyo.expected import EVENT_STREAM_METRICS, expected_keys, klaviyo_metric_ids, record_keys
 
 STREAM_NAMES = [stream.name for stream in STREAMS]  # the report streams: test_reports
@@ -176,6 +179,45 @@ def test_event_pages_decode_to_the_same_single_line_records_compact_or_pretty(mo
         line = msgspec.json.encode(record)
         assert b"\n" not in line
         assert msgspec.json.decode(line)["event_properties"] == event["attributes"]["event_properties"]
+
+
+def record_lines(config: dict, catalog: dict) -> tuple[list[bytes], bool]:
+    """The RECORD lines of an in-process sync as written, and whether its one stream wrote its
+    records straight as built."""
+    from tap_klaviyo.tap import TapKlaviyo
+
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8")
+    with contextlib.redirect_stdout(stdout):
+        tap = TapKlaviyo(config=config, catalog=catalog)
+        tap.sync_all()
+        stdout.flush()
+    (stream,) = (stream for stream in tap.streams.values() if stream.selected)
+    lines = [line for line in raw.getvalue().splitlines() if line.startswith(b'{"type":"RECORD"')]
+    return lines, stream._records_go_out_as_built
+
+
+@pytest.mark.parametrize("full_table", [False, True], ids=["incremental", "FULL_TABLE, records with a version"])
+@pytest.mark.parametrize("stream", ["receive", "events"])
+def test_records_written_as_built_are_the_bytes_of_the_sdks_path(module_emulator, stream, full_table):
+    """Without maps, with every field, events go from the passthrough decoder straight into their
+    RECORD lines; a stream map that changes nothing takes the SDK's path (decoded event_properties,
+    its mapper and RecordMessage). Both write the same bytes, attributions included, but for
+    time_extracted and the version (a run's start time)."""
+    catalog = catalog_for(stream)
+    if full_table:
+        (entry,) = (entry for entry in catalog["streams"] if entry["tap_stream_id"] == stream)
+        entry["replication_method"] = "FULL_TABLE"
+    config = tap_config(module_emulator, emit_activate_version_messages=True)
+    fast, as_built = record_lines(config, catalog)
+    sdk, sdk_as_built = record_lines({**config, "stream_maps": {stream: {"id": "id"}}}, catalog)
+    assert as_built and not sdk_as_built
+    assert len(fast) > 1000
+    assert all((b',"version":' in line) == full_table and b',"time_extracted":"' in line for line in fast + sdk)
+    run_specific = re.compile(rb',"version":\d+|,"time_extracted":"[^"]+"')
+    assert [run_specific.sub(b"", line) for line in fast] == [run_specific.sub(b"", line) for line in sdk]
+    if stream == "events":
+        assert any(b'"attributed_campaign_id":"' in line for line in fast)
 
 
 def test_batch_files_hold_the_same_event_records(module_emulator, full_sync, tmp_path):

@@ -6,11 +6,14 @@ import bisect
 import datetime as dt
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tap_klaviyo import client
 from tap_klaviyo.client import Deduplicator
 from tap_klaviyo.windows import Window, WindowPlanner, WindowResult, read_ordered, split, split_remainder
+from tests.conftest import run_tap, tap_config
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -100,3 +103,18 @@ def test_split_of_a_few_microseconds_never_passes_the_end():
     assert parts[-1].end == end
     assert all(part.end <= end for part in parts)
     assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
+
+
+@pytest.mark.parametrize(("workers", "ahead"), [(4, 8), (16, 32), (64, 40)])
+def test_the_look_ahead_is_two_windows_per_worker_within_a_record_budget(emulator, monkeypatch, workers, ahead):
+    """The memory bound: windows being read or read and not yet consumed (2,000 events each) are at
+    most two per worker and 80,000 events, whatever max_workers is."""
+    taken = []
+
+    def spy(planner, fetch, workers, ahead, cancelled):
+        taken.append(ahead)
+        return read_ordered(planner, fetch, workers, ahead, cancelled)
+
+    monkeypatch.setattr(client, "read_ordered", spy)
+    run_tap(tap_config(emulator, max_workers=workers), streams=("receive",))
+    assert taken and set(taken) == {ahead}
