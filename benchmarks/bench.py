@@ -192,6 +192,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=16, help="max_workers of the concurrent reader (the tap's default)")
     parser.add_argument("--memory-sizes", default="100000,1000000", help="receive-stream sizes for the RSS check")
     parser.add_argument("--rss-workers", default="16,64", help="max_workers values of the RSS check")
+    parser.add_argument("--rss-streams", default="receive",
+                        help="streams of the RSS check, e.g. receive,events (events: every metric, partitions read ahead)")
     parser.add_argument("--repeat", type=int, default=3, help="pairs of CPU-bound and realistic concurrent runs; medians are compared")
     parser.add_argument("--baseline", type=Path, help="another checkout of tap-klaviyo: its CPU-bound event runs alternate with this tree's")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -269,13 +271,15 @@ def main() -> int:
         for size in [int(s) for s in args.memory_sizes.split(",") if s]:
             with EmulatorProcess("--profiles", "1000", "--events", str(int(size / EVENT_SHARE)),
                                  "--rate-limits", "off") as emulator:
-                for workers in [int(w) for w in args.rss_workers.split(",") if w]:
-                    run = run_tap(f"memory-{size}-{workers}", emulator.url, ("receive",), workers, workdir, paced=False)
-                    results["memory"][f"{size} events, {workers} workers"] = {
-                        "peak_rss_mb": run.peak_rss_mb, "cpu_us": run.cpu_us_per_record("receive"), **run.streams["receive"]}
-                    print(f"  peak RSS with {run.streams['receive']['records']:,} receive events, max_workers {workers}: "
-                          f"{run.peak_rss_mb:.0f} MB ({rate(run.streams['receive']):,.0f} events/s, "
-                          f"{run.cpu_us_per_record('receive'):.1f} µs tap CPU per event)", flush=True)
+                for stream in [name for name in args.rss_streams.split(",") if name]:
+                    for workers in [int(w) for w in args.rss_workers.split(",") if w]:
+                        run = run_tap(f"memory-{size}-{workers}", emulator.url, (stream,), workers, workdir, paced=False)
+                        label = f"{size} events" if stream == "receive" else f"{stream} of {size} receive events' account"
+                        results["memory"][f"{label}, {workers} workers"] = {
+                            "peak_rss_mb": run.peak_rss_mb, "cpu_us": run.cpu_us_per_record(stream), **run.streams[stream]}
+                        print(f"  peak RSS with {run.streams[stream]['records']:,} events of {stream}, max_workers {workers}: "
+                              f"{run.peak_rss_mb:.0f} MB ({rate(run.streams[stream]):,.0f} events/s, "
+                              f"{run.cpu_us_per_record(stream):.1f} µs tap CPU per event)", flush=True)
 
         print(f"Phase 2: the sequential reader, realistic ({args.latency_ms} ms per request, Klaviyo's tiers)",
               flush=True)
