@@ -1017,8 +1017,9 @@ class FanOutStream(KlaviyoStream):
     read again when it was never read, when its parent's update time is at or after `read_to`
     minus the lookback, when the digest changed, or when a sweep of every partition is due:
     `sweep_hours` after the stream's last complete sweep (`swept_at` in the stream's state), for
-    child edits that move neither the parent's update time nor what it shows. Each read is the
-    usual bounded, sorted range from the partition's bookmark.
+    child edits that move neither the parent's update time nor what it shows. A catalog's FULL_TABLE
+    reads every partition (its ACTIVATE_VERSION lets the target drop what the run did not emit).
+    Each read is the usual bounded, sorted range from the partition's bookmark.
     """
 
     def parent_changed_at(self, context: Context) -> str | None:
@@ -1047,7 +1048,7 @@ class FanOutStream(KlaviyoStream):
         return bool(context) and self.needs_read(context)
 
     def needs_read(self, context: Context) -> bool:
-        if self.sweep_due:
+        if self.sweep_due or self.reads_whole:  # a whole read ends with ACTIVATE_VERSION: it must miss no parent
             return True
         state = self.get_context_state(context)
         read_to = state.get("read_to")

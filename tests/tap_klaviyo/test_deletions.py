@@ -67,6 +67,22 @@ def test_full_table_in_the_catalog_rereads_an_incremental_stream_whole_and_activ
     assert not [m for m in incremental.messages if m["type"] == "ACTIVATE_VERSION"]
 
 
+@pytest.mark.parametrize(("stream", "parent"), [("flow_messages", "flows"), ("form_versions", "forms")])
+def test_full_table_on_a_fan_out_stream_reads_every_parent_not_only_the_changed_ones(emulator, account, stream, parent):
+    """After ACTIVATE_VERSION the target drops every row this run did not emit: an unchanged parent
+    skipped as in an incremental run would lose its children."""
+    config = tap_config(emulator, emit_activate_version_messages=True, sweep_hours=1000)
+    first = run_tap(config, streams=(parent, stream))
+    everything = set(record_keys(stream, first.records[stream]))
+    unchanged = run_tap(config, state=first.state, streams=(parent, stream))
+    assert not unchanged.records.get(stream), "incrementally, unchanged parents are skipped (no sweep due)"
+
+    catalog = force_full_table(catalog_for(parent, stream), stream)
+    full = run_catalog(config, catalog, state=first.state)
+    assert set(record_keys(stream, full.records[stream])) == everything
+    assert messages_of(full, stream)[-1]["type"] == "ACTIVATE_VERSION"
+
+
 def test_a_stream_that_fails_sends_no_activate_version(emulator):
     emulator.inject("503", count=50, path="/api/tags")
     config = tap_config(emulator, emit_activate_version_messages=True, max_retries=1)
