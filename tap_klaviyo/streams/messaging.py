@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from tap_klaviyo import jsonapi, timeutil
-from tap_klaviyo.client import ALL_HISTORY, FanOutStream, KlaviyoStream
+from tap_klaviyo.client import ALL_HISTORY, FanOutStream, KlaviyoAPIError, KlaviyoStream
 from tap_klaviyo.filters import equals, join
 from tap_klaviyo.ratelimit import TIER_M, TIER_S
 from tap_klaviyo.windows import Window
@@ -195,6 +195,28 @@ class CampaignMessagesStream(CampaignsStream):
     @property
     def filter_field(self) -> str:  # type: ignore[override]
         return "updated" if self.omni else "updated_at"
+
+    def message_index(self) -> dict[str, dict]:
+        """Every campaign message's campaign id and update time, by id (2026-10-15): listed from the
+        raw pages, without the variations each message row needs."""
+        index: dict[str, dict] = {}
+        send = self.request_decorator(self._request)
+        url: str | None = self.url_base + "/api/campaign-messages"
+        query: dict | None = {"page[size]": "100", "sort": "id", "include": "campaign"}
+        while url:
+            prepared = self.build_prepared_request(method="GET", url=url, params=query, headers=self.http_headers)
+            try:
+                document = jsonapi.decode_json(send(prepared, None).content)
+                for resource in document.get("data") or ():
+                    campaign = ((resource.get("relationships") or {}).get("campaign") or {}).get("data") or {}
+                    updated = (resource.get("attributes") or {}).get("updated")
+                    index[resource["id"]] = {"campaign_id": campaign.get("id"), "updated_at": timeutil.canonical(updated) if isinstance(updated, str) else None}
+                link = (document.get("links") or {}).get("next")
+            except (*jsonapi.DecodeError, AttributeError, KeyError, TypeError) as exc:
+                msg = f"Klaviyo sent an unexpected body for GET /api/campaign-messages: {exc}"
+                raise KlaviyoAPIError(msg) from exc
+            url, query = (self._resolve_next(link), None) if link else (None, None)
+        return index
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -626,13 +648,17 @@ def omni_message_record(stream: KlaviyoStream, resource: jsonapi.Resource) -> di
     return record
 
 
-class CampaignVariationsStream(KlaviyoStream):
-    """Campaign variations (2026-10-15 only): the content of each campaign message, one request per message.
+class CampaignVariationsStream(FanOutStream):
+    """Campaign variations (2026-10-15 only): the content of each campaign message, read per message that changed.
 
     Klaviyo has no variation collection, so every run lists every campaign message
-    (/api/campaign-messages, 100 a page) and reads each one's variations; a message whose variations
-    the campaigns or campaign_messages stream already read this run costs nothing more (one cache
-    per run). Below 2026-10-15 the stream has no source and emits nothing.
+    (/api/campaign-messages, 100 a page), one partition each, and reads the variations of those
+    whose `updated_at` moved since their last read, and of every message in the sweep every
+    `sweep_hours` (Klaviyo does not say that editing a variation moves its message). A message
+    whose variations the campaigns or campaign_messages stream already read this run costs
+    nothing more (one cache per run). The endpoint neither filters, sorts nor pages: a message's
+    variations are cut to the window on `updated` and sorted here. Below 2026-10-15 the stream
+    has no source and emits nothing.
     """
 
     name = "campaign_variations"
@@ -640,7 +666,7 @@ class CampaignVariationsStream(KlaviyoStream):
     rate_bucket = "/api/campaign-messages/{id}/campaign-variations"
     scope = "campaigns:read"
     primary_keys = ("id",)
-    replication_key = None
+    replication_key = "updated"
     rate_tier = TIER_M
     date_time_fields = ("created", "updated")
 
@@ -657,22 +683,43 @@ class CampaignVariationsStream(KlaviyoStream):
             self._variations[message_id] = found
         return self._variations[message_id]
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+    @cached_property
+    def messages(self) -> dict[str, dict]:
+        """Every campaign message of the account: its campaign id and `updated_at`, by id."""
         if not is_omni(self.config):
             self.logger.info("Stream %s has no source below revision %s; nothing to read.", self.name, OMNI_REVISION)
-            return
-        messages = self._tap.streams["campaign_messages"]
-        params = {"page[size]": "100", "sort": "id", "include": "campaign"}
-        for page in messages.iter_pages(None, params):
-            for message in page:
-                for variation in self.variations_of(message["id"]):
-                    definition = variation.get("definition") or {}
-                    channel = _variation_channel(variation)
-                    yield {
-                        "id": variation["id"], "campaign_message_id": message["id"], "campaign_id": message.get("campaign_id"),
-                        "name": definition.get("name"), "channel": OMNI_CHANNELS.get(channel, channel),
-                        "details": copy.deepcopy(definition.get("details")), "created": variation.get("created"), "updated": variation.get("updated"),
-                    }  # fmt: skip
+            return {}
+        return self._tap.streams["campaign_messages"].message_index()
+
+    @cached_property
+    def partitions(self) -> list[dict]:
+        return [{"campaign_message_id": message_id} for message_id in self.messages]
+
+    def parent_changed_at(self, context: Context) -> str | None:
+        return (self.messages.get(context["campaign_message_id"]) or {}).get("updated_at")
+
+    def first_request(self, context: Context | None):
+        if context and context["campaign_message_id"] in self._variations:
+            return None  # read already this run: nothing to send ahead
+        return super().first_request(context)
+
+    def _read(self, context: Context | None, window: Window | None) -> t.Iterator[dict]:
+        message_id = context["campaign_message_id"]
+        message = self.messages.get(message_id) or {}
+        start = timeutil.to_rfc3339(window.start) if window is not None and window.start > ALL_HISTORY else None
+        rows = []
+        for variation in self.variations_of(message_id):
+            if start is not None and variation.get("updated") is not None and variation["updated"] < start:
+                continue  # unchanged since this message's last read
+            definition = variation.get("definition") or {}
+            channel = _variation_channel(variation)
+            rows.append({
+                "id": variation["id"], "campaign_message_id": message_id, "campaign_id": message.get("campaign_id"),
+                "name": definition.get("name"), "channel": OMNI_CHANNELS.get(channel, channel),
+                "details": copy.deepcopy(definition.get("details")), "created": variation.get("created"), "updated": variation.get("updated"),
+            })  # fmt: skip
+        rows.sort(key=lambda row: (row["updated"] or "", row["id"]))
+        yield from rows
 
 
 class CampaignAudiencesStream(KlaviyoStream):

@@ -25,15 +25,8 @@ PARTITIONED = {
     "events": ("events",),
     "flow_messages": ("flows", "flow_messages"),
     "form_versions": ("forms", "form_versions"),
+    "campaign_variations": ("campaign_variations",),  # revision 2026-10-15, the default
 }
-PARTITION_PATHS = {
-    "list_members": "/api/lists/{id}/profiles",
-    "segment_members": "/api/segments/{id}/profiles",
-    "events": "/api/events",
-    "flow_messages": "/api/flow-actions/{id}/flow-messages",
-    "form_versions": "/api/forms/{id}/form-versions",
-}
-
 
 RUN_END = re.compile(r"less-than\(([^,]+),[^)]+\)")  # the run's end: each run's own start
 

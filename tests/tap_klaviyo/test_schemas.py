@@ -269,7 +269,7 @@ DERIVED: dict[str, dict[str, Any]] = {
 
 # Streams only revision 2026-10-15 has (no 2026-07-15 spec resource): the self-contained checks only.
 OMNI_ONLY: dict[str, dict[str, Any]] = {
-    "campaign_variations.json": {"pk": ["id"], "rk": None},
+    "campaign_variations.json": {"pk": ["id"], "rk": "updated"},
     "campaign_audiences.json": {"pk": ["id"], "rk": None},
 }
 

@@ -116,3 +116,39 @@ def test_the_next_run_at_2026_10_15_brings_the_changed_campaign_and_message(emul
         counts[key] = counts.get(key, 0) + 1
     emitted = {m["id"] for c in second.records["campaigns"] for m in c["campaign_messages"]} | {r["id"] for r in second.records["campaign_messages"]}
     assert counts == {"/api/campaigns": 2, "/api/campaign-messages": 1, "variations": len(emitted)}
+
+
+def test_campaign_variations_reads_only_the_messages_that_changed_until_the_sweep(emulator, account):
+    config = tap_config(emulator, lookback_minutes=0, revision="2026-10-15")
+    streams = ("campaign_variations",)
+
+    def variation_reads(since: int) -> int:
+        return sum(1 for r in emulator.requests[since:] if r.path.rstrip("/").endswith("campaign-variations"))
+
+    before = len(emulator.requests)
+    first = run_tap(config, streams=streams)
+    messages = len(account.omni_message_rows())
+    assert variation_reads(before) == messages and len(first.records["campaign_variations"]) == messages
+
+    before = len(emulator.requests)
+    unchanged = run_tap(config, state=copy.deepcopy(first.state), streams=streams)
+    assert variation_reads(before) == 0 and not unchanged.records.get("campaign_variations")
+
+    email = next(r for r in account.campaign_rows if r.extra["channel"] == "email")
+    message = account.campaign_messages[email.id][0].id
+    time.sleep(1.1)
+    account.update_campaign_message(message, subject="A new subject")
+    time.sleep(1.1)
+    before = len(emulator.requests)
+    changed = run_tap(config, state=copy.deepcopy(unchanged.state), streams=streams)
+    assert variation_reads(before) == 1
+    (row,) = changed.records["campaign_variations"]
+    assert row["campaign_message_id"] == message and row["details"]["subject"] == "A new subject"
+
+    before = len(emulator.requests)
+    swept = run_tap(tap_config(emulator, lookback_minutes=0, revision="2026-10-15", sweep_hours=0), state=copy.deepcopy(changed.state), streams=streams)
+    assert variation_reads(before) == messages, "the sweep reads every message's variations"
+    marks = {p["context"]["campaign_message_id"]: p["replication_key_value"] for p in changed.state["bookmarks"]["campaign_variations"]["partitions"]}
+    assert all(row["updated"] == marks[row["campaign_message_id"]] for row in swept.records["campaign_variations"]), (
+        "and emits nothing older than each message's bookmark (the bookmark's own rows again: the lower bound is inclusive)"
+    )
