@@ -397,10 +397,10 @@ class TapKlaviyo(Tap):
             default=True,
             title="Read partitions concurrently",
             description=(
-                "Partitioned streams (list and segment members, events per metric, flow messages, form versions) "
-                "send the first request of up to max_workers partitions ahead, paced only by the endpoint's rate "
-                "limit; records still come out one partition after another, in order. false reads one partition "
-                "at a time (the old behaviour, kept for comparison)."
+                "Partitioned streams (list and segment members, events per metric, flow messages, form versions, "
+                "campaign variations) send the first request of up to max_workers partitions ahead, paced only by "
+                "the endpoint's rate limit; records still come out one partition after another, in order. false "
+                "reads one partition at a time (the old behaviour, kept for comparison)."
             ),
         ),
         th.Property(
