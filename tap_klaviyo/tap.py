@@ -430,10 +430,11 @@ class TapKlaviyo(Tap):
             default=24,
             title="Sweep interval (hours)",
             description=(
-                "flow_messages and form_versions read the children of only those flow actions and forms that show a "
-                "change, and every child at most this many hours apart: Klaviyo does not say that editing a flow "
-                "message or a form version moves its parent's update time, so such an edit waits at most this long. "
-                "0 reads every child on every run (one request per send action and per form)."
+                "flow_messages, form_versions and campaign_variations read the children of only those flow actions, "
+                "forms and campaign messages that show a change, and every child at most this many hours apart: "
+                "Klaviyo does not say that editing a flow message, a form version or a variation moves its parent's "
+                "update time, so such an edit waits at most this long. 0 reads every child on every run (one request "
+                "per send action, form and campaign message)."
             ),
         ),
         th.Property(
