@@ -445,13 +445,18 @@ class KlaviyoStream(RESTStream):
             raise JSONAPIDecodeError(msg, response) from exc
 
     def iter_pages(
-        self, context: Context | None, params: dict[str, str], cancelled: threading.Event | None = None
+        self,
+        context: Context | None,
+        params: dict[str, str],
+        cancelled: threading.Event | None = None,
+        send: t.Callable[[requests.PreparedRequest, Context | None], tuple[t.Any, str | None]] | None = None,
     ) -> t.Iterator[Page]:
         """Follow `links.next` (it already carries every query parameter) page by page.
 
         `cancelled` stops the walk early (the window reader's own stop); the run's cancel raises
         SyncCancelled. A next link pointing back to a page of this walk fails the stream instead
-        of paginating forever.
+        of paginating forever. `send` replaces the request that yields a page of records and the
+        next link (a walk that reads something else of each page).
         """
         url: str | None = self.get_url(context)
         query: dict[str, str] | None = params
@@ -469,7 +474,7 @@ class KlaviyoStream(RESTStream):
                 raise KlaviyoAPIError(msg)
             visited.add(prepared.url)
             prefetched = self._first_pages.take(context, prepared.url) if query is not None and self._first_pages else None
-            page, next_link = prefetched.result() if prefetched is not None else self._send(prepared, context)
+            page, next_link = prefetched.result() if prefetched is not None else (send or self._send)(prepared, context)
             url = self._resolve_next(next_link) if next_link else None
             query = None
             yield page

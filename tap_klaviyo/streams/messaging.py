@@ -22,6 +22,7 @@ from tap_klaviyo.ratelimit import TIER_M, TIER_S
 from tap_klaviyo.windows import Window
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
 
 CAMPAIGN_CHANNELS = ("email", "sms", "mobile_push")
@@ -200,23 +201,24 @@ class CampaignMessagesStream(CampaignsStream):
         """Every campaign message's campaign id and update time, by id (2026-10-15): listed from the
         raw pages, without the variations each message row needs."""
         index: dict[str, dict] = {}
-        send = self.request_decorator(self._request)
-        url: str | None = self.url_base + "/api/campaign-messages"
-        query: dict | None = {"page[size]": "100", "sort": "id", "include": "campaign"}
-        while url:
-            prepared = self.build_prepared_request(method="GET", url=url, params=query, headers=self.http_headers)
-            try:
-                document = jsonapi.decode_json(send(prepared, None).content)
-                for resource in document.get("data") or ():
-                    campaign = ((resource.get("relationships") or {}).get("campaign") or {}).get("data") or {}
-                    updated = (resource.get("attributes") or {}).get("updated")
-                    index[resource["id"]] = {"campaign_id": campaign.get("id"), "updated_at": timeutil.canonical(updated) if isinstance(updated, str) else None}
-                link = (document.get("links") or {}).get("next")
-            except (*jsonapi.DecodeError, AttributeError, KeyError, TypeError) as exc:
-                msg = f"Klaviyo sent an unexpected body for GET /api/campaign-messages: {exc}"
-                raise KlaviyoAPIError(msg) from exc
-            url, query = (self._resolve_next(link), None) if link else (None, None)
+        params = {"page[size]": "100", "sort": "id", "include": "campaign"}
+        for page in self.iter_pages(None, params, send=self.request_decorator(self._fetch_index_page)):
+            index.update(page)
         return index
+
+    def _fetch_index_page(self, prepared: requests.PreparedRequest, context: Context | None) -> tuple[dict, str | None]:
+        """One page of the message listing: id -> {campaign_id, updated_at}, and the next link."""
+        try:
+            document = jsonapi.decode_json(self._request(prepared, context).content)
+            entries = {}
+            for resource in document.get("data") or ():
+                campaign = ((resource.get("relationships") or {}).get("campaign") or {}).get("data") or {}
+                updated = (resource.get("attributes") or {}).get("updated")
+                entries[resource["id"]] = {"campaign_id": campaign.get("id"), "updated_at": timeutil.canonical(updated) if isinstance(updated, str) else None}
+            return entries, (document.get("links") or {}).get("next")
+        except (*jsonapi.DecodeError, AttributeError, KeyError, TypeError) as exc:
+            msg = f"Klaviyo sent an unexpected body for GET /api/campaign-messages: {exc}"
+            raise KlaviyoAPIError(msg) from exc
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -638,14 +640,7 @@ def omni_message_record(stream: KlaviyoStream, resource: jsonapi.Resource) -> di
         ab_test=definition.get("ab_test"),
         variation_ids=[v["id"] for v in variations],
     )
-    for name in ("created_at", "updated_at"):
-        value = record.get(name)
-        if value is not None:
-            normal = timeutil.canonical(value) if isinstance(value, str) else None
-            if normal is None:
-                stream._bad_datetime(record, name, value)
-            record[name] = normal
-    return record
+    return stream.canonical_dates(record, ("created_at", "updated_at"))
 
 
 class CampaignVariationsStream(FanOutStream):
