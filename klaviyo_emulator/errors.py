@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
+
 TITLES = {
     400: "Invalid input.",
     401: "Authentication credentials were not provided.",
@@ -59,3 +61,25 @@ def throttled(retry_after: int) -> ApiError:
     """The real 429 body (klaviyo-api-python#15)."""
     detail = f"Request was throttled. Expected available in {retry_after} seconds."
     return ApiError(429, "throttled", detail, {"pointer": "/data/"}, headers={"Retry-After": str(retry_after)})
+
+
+def body_error(detail: str, pointer: str) -> ApiError:
+    """A 400 for a request body, pointing at the offending member (JSON pointer)."""
+    return ApiError(400, "invalid", detail, {"pointer": pointer})
+
+
+def request_attributes(body: bytes, rtype: str, wrong_type: str) -> dict:
+    """`data.attributes` of a JSON:API request body of type `rtype`; `wrong_type` is the 400's detail otherwise."""
+    try:
+        doc = msgspec.json.decode(body) if body else None
+    except msgspec.DecodeError:
+        raise ApiError(400, "parse_error", "Malformed request body: not valid JSON.") from None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        raise body_error("'data' is a required object.", "/data")
+    if data.get("type") != rtype:
+        raise body_error(wrong_type.format(given=data.get("type")), "/data/type")
+    attrs = data.get("attributes")
+    if not isinstance(attrs, dict):
+        raise body_error("'attributes' is a required object.", "/data/attributes")
+    return attrs

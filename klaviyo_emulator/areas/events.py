@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from ..core import HandlerBase, PostEndpoint, Query, _literal, _second_bounds, from_spec
-from ..errors import ApiError, invalid
+from ..errors import ApiError, body_error, invalid, request_attributes
 from ..filters import FilterError, parse_filter
 from ..resources import fmt_us, mix, render_row
 
@@ -241,49 +241,38 @@ class EventsHandlers(HandlerBase):
     def metric_aggregates(self, body: bytes, base: str, rtype: str, fields: list[str] | None = None) -> bytes:
         """Counts of one metric's events by interval, validated like MetricAggregateQuery in the spec."""
         acc = self.account
-        try:
-            doc = msgspec.json.decode(body) if body else None
-        except msgspec.DecodeError:
-            raise ApiError(400, "parse_error", "Malformed request body: not valid JSON.") from None
-        data = doc.get("data") if isinstance(doc, dict) else None
-        if not isinstance(data, dict):
-            raise _body_error("'data' is a required object.", "/data")
-        if data.get("type") != rtype:
-            raise _body_error(f"'type' must be '{rtype}'.", "/data/type")
-        attrs = data.get("attributes")
-        if not isinstance(attrs, dict):
-            raise _body_error("'attributes' is a required object.", "/data/attributes")
+        attrs = request_attributes(body, rtype, f"'type' must be '{rtype}'.")
         for name in sorted(set(attrs) - AGGREGATE_ATTRIBUTES):
-            raise _body_error(f"'{name}' is not a valid field for the resource 'metric-aggregate'.", f"/data/attributes/{name}")
+            raise body_error(f"'{name}' is not a valid field for the resource 'metric-aggregate'.", f"/data/attributes/{name}")
         for name in ("metric_id", "measurements", "filter"):
             if name not in attrs:
-                raise _body_error(f"'{name}' is a required field.", f"/data/attributes/{name}")
+                raise body_error(f"'{name}' is a required field.", f"/data/attributes/{name}")
         metric_id = attrs["metric_id"]
         if not isinstance(metric_id, str) or not metric_id:
-            raise _body_error("'metric_id' must be a string.", "/data/attributes/metric_id")
+            raise body_error("'metric_id' must be a string.", "/data/attributes/metric_id")
         measurements = attrs["measurements"]
         if not isinstance(measurements, list) or not measurements or any(m not in AGGREGATE_MEASUREMENTS for m in measurements):
-            raise _body_error(f"'measurements' must be a non-empty list of {', '.join(AGGREGATE_MEASUREMENTS)}.", "/data/attributes/measurements")
+            raise body_error(f"'measurements' must be a non-empty list of {', '.join(AGGREGATE_MEASUREMENTS)}.", "/data/attributes/measurements")
         interval = attrs.get("interval") or "day"
         if interval not in AGGREGATE_INTERVALS:
-            raise _body_error(f"'{interval}' is not a valid choice for 'interval'.", "/data/attributes/interval")
+            raise body_error(f"'{interval}' is not a valid choice for 'interval'.", "/data/attributes/interval")
         tz = attrs.get("timezone") or "UTC"
         if not _is_timezone(tz):
-            raise _body_error(f"'{tz}' is not a valid timezone.", "/data/attributes/timezone")
+            raise body_error(f"'{tz}' is not a valid timezone.", "/data/attributes/timezone")
         page_size = attrs.get("page_size")
         if page_size is not None and (not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= 500):
-            raise _body_error("'page_size' must be an integer between 1 and 500.", "/data/attributes/page_size")
+            raise body_error("'page_size' must be an integer between 1 and 500.", "/data/attributes/page_size")
         for name in ("by", "return_fields"):
             value = attrs.get(name)
             if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
-                raise _body_error(f"'{name}' must be a list of strings.", f"/data/attributes/{name}")
+                raise body_error(f"'{name}' must be a list of strings.", f"/data/attributes/{name}")
         if attrs.get("by"):
-            raise _body_error("The emulator aggregates without 'by' dimensions only.", "/data/attributes/by")
+            raise body_error("The emulator aggregates without 'by' dimensions only.", "/data/attributes/by")
         start, end = _aggregate_range(attrs["filter"])
         if end <= start:
-            raise _body_error("The time range is empty: 'less-than(datetime,...)' must be after 'greater-or-equal(datetime,...)'.", "/data/attributes/filter")
+            raise body_error("The time range is empty: 'less-than(datetime,...)' must be after 'greater-or-equal(datetime,...)'.", "/data/attributes/filter")
         if end - start > timedelta(days=AGGREGATE_MAX_DAYS):
-            raise _body_error(f"The time range must be at most {AGGREGATE_MAX_DAYS} days.", "/data/attributes/filter")
+            raise body_error(f"The time range must be at most {AGGREGATE_MAX_DAYS} days.", "/data/attributes/filter")
         if metric_id not in acc.metric_by_id:
             raise ApiError(404, "not_found", f"Metric {metric_id!r} was not found.", {"pointer": "/data/attributes/metric_id"})
         starts, values = acc.event_counts(metric_id, start, end, interval, tz)
@@ -310,32 +299,28 @@ def _is_timezone(name) -> bool:
     return True
 
 
-def _body_error(detail: str, pointer: str) -> ApiError:
-    return ApiError(400, "invalid", detail, {"pointer": pointer})
-
-
 def _aggregate_range(filters) -> tuple[datetime, datetime]:
     """[start, end) from the required greater-or-equal and less-than `datetime` filters."""
     if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
-        raise _body_error("'filter' must be a list of strings.", "/data/attributes/filter")
+        raise body_error("'filter' must be a list of strings.", "/data/attributes/filter")
     start = end = None
     for text in filters:
         try:
             conditions = parse_filter(text)
         except FilterError as exc:
-            raise _body_error(f"Invalid filter provided. {exc}", "/data/attributes/filter") from None
+            raise body_error(f"Invalid filter provided. {exc}", "/data/attributes/filter") from None
         for c in conditions:
             if c.field != "datetime":
-                raise _body_error(f"The emulator filters aggregates on 'datetime' only, not '{c.field}'.", "/data/attributes/filter")
+                raise body_error(f"The emulator filters aggregates on 'datetime' only, not '{c.field}'.", "/data/attributes/filter")
             if c.op not in ("greater-or-equal", "less-than") or c.value is None or isinstance(c.value, tuple) or c.value.kind != "datetime":
-                raise _body_error(f"'{c.op}' is not a valid operator for 'datetime': use greater-or-equal and less-than.", "/data/attributes/filter")
+                raise body_error(f"'{c.op}' is not a valid operator for 'datetime': use greater-or-equal and less-than.", "/data/attributes/filter")
             moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=c.value.value)
             if c.op == "greater-or-equal":
                 start = moment
             else:
                 end = moment
     if start is None or end is None:
-        raise _body_error("The filter must include a time range: greater-or-equal(datetime,...) and less-than(datetime,...).", "/data/attributes/filter")
+        raise body_error("The filter must include a time range: greater-or-equal(datetime,...) and less-than(datetime,...).", "/data/attributes/filter")
     return start, end
 
 

@@ -80,7 +80,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from ..core import HandlerBase, PostEndpoint
-from ..errors import ApiError
+from ..errors import body_error, request_attributes
 from ..filters import FilterError, parse_datetime_us, parse_filter
 from ..resources import T_END, mix
 from .events import _buckets
@@ -457,10 +457,10 @@ class ReportsHandlers(HandlerBase):
         if report.series:
             interval = attrs.get("interval")
             if interval not in INTERVALS:
-                raise _body_error(f"'{interval}' is not a valid choice for 'interval'; choose from {', '.join(INTERVALS)}.", "/data/attributes/interval")
+                raise body_error(f"'{interval}' is not a valid choice for 'interval'; choose from {', '.join(INTERVALS)}.", "/data/attributes/interval")
             cap = INTERVAL_CAPS.get(interval)
             if cap is not None and end - start > cap:
-                raise _body_error(f"The timeframe cannot be longer than {_describe(cap)} when the interval is {interval}.", "/data/attributes/interval")
+                raise body_error(f"The timeframe cannot be longer than {_describe(cap)} when the interval is {interval}.", "/data/attributes/interval")
             starts = _buckets(start, end, _INTERVAL_UNIT[interval])
         statistics = _statistics(attrs.get("statistics"), report)
         groups = _group_by(attrs.get("group_by"), report)
@@ -469,7 +469,7 @@ class ReportsHandlers(HandlerBase):
         if report.kind in ("campaign", "flow"):
             conversion_metric = attrs.get("conversion_metric_id")
             if not isinstance(conversion_metric, str) or conversion_metric not in acc.metric_by_id:
-                raise _body_error(f"'{conversion_metric}' is not a metric of this account: 'conversion_metric_id' must be a metric id.",
+                raise body_error(f"'{conversion_metric}' is not a metric of this account: 'conversion_metric_id' must be a metric id.",
                                   "/data/attributes/conversion_metric_id")  # fmt: skip
             rows = _message_tallies(acc, report.kind, edges, conversion_metric, conditions)
         elif report.kind == "form":
@@ -496,38 +496,23 @@ class ReportsHandlers(HandlerBase):
 
 
 # ---------------------------------------------------------------- validation
-def _body_error(detail: str, pointer: str) -> ApiError:
-    return ApiError(400, "invalid", detail, {"pointer": pointer})
-
-
 def _request(body: bytes, rtype: str) -> tuple[dict, str, Report]:
-    try:
-        doc = msgspec.json.decode(body) if body else None
-    except msgspec.DecodeError:
-        raise ApiError(400, "parse_error", "Malformed request body: not valid JSON.") from None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        raise _body_error("'data' is a required object.", "/data")
-    if data.get("type") != rtype:
-        raise _body_error(f"'{data.get('type')}' is not a valid choice for 'type': this endpoint takes '{rtype}'.", "/data/type")
+    attrs = request_attributes(body, rtype, "'{given}' is not a valid choice for 'type': this endpoint takes '" + rtype + "'.")
     path, report = REPORT_BY_TYPE[rtype]
-    attrs = data.get("attributes")
-    if not isinstance(attrs, dict):
-        raise _body_error("'attributes' is a required object.", "/data/attributes")
     for name in sorted(set(attrs) - report.attributes):
-        raise _body_error(f"'{name}' is not a valid field for the resource '{report.type}'.", f"/data/attributes/{name}")
+        raise body_error(f"'{name}' is not a valid field for the resource '{report.type}'.", f"/data/attributes/{name}")
     for name in report.required:
         if attrs.get(name) is None:
-            raise _body_error(f"'{name}' is a required field.", f"/data/attributes/{name}")
+            raise body_error(f"'{name}' is a required field.", f"/data/attributes/{name}")
     return attrs, path, report
 
 
 def _statistics(value, report: Report) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
-        raise _body_error("'statistics' must be a non-empty list of statistic names.", "/data/attributes/statistics")
+        raise body_error("'statistics' must be a non-empty list of statistic names.", "/data/attributes/statistics")
     for name in value:
         if name not in report.statistics:
-            raise _body_error(f"'{name}' is not a valid statistic for {report.type}; choose from {', '.join(report.statistics)}.",
+            raise body_error(f"'{name}' is not a valid statistic for {report.type}; choose from {', '.join(report.statistics)}.",
                               "/data/attributes/statistics")  # fmt: skip
     return list(dict.fromkeys(value))
 
@@ -536,30 +521,30 @@ def _timeframe(value, now: datetime, zone: ZoneInfo, report: Report) -> tuple[da
     """[start, end) in the company timezone."""
     pointer = "/data/attributes/timeframe"
     if not isinstance(value, dict):
-        raise _body_error("'timeframe' must be an object with 'key', or 'start' and 'end'.", pointer)
+        raise body_error("'timeframe' must be an object with 'key', or 'start' and 'end'.", pointer)
     if "key" in value:
         if set(value) != {"key"}:
-            raise _body_error("'timeframe' takes either 'key' or 'start' and 'end', not both.", pointer)
+            raise body_error("'timeframe' takes either 'key' or 'start' and 'end', not both.", pointer)
         start, end = _preset(value["key"], now)
     else:
         unknown = sorted(set(value) - {"start", "end"})
         if unknown:
-            raise _body_error(f"'{unknown[0]}' is not a valid field for 'timeframe'.", f"{pointer}/{unknown[0]}")
+            raise body_error(f"'{unknown[0]}' is not a valid field for 'timeframe'.", f"{pointer}/{unknown[0]}")
         moments = []
         for name in ("start", "end"):
             text = value.get(name)
             us = parse_datetime_us(text) if isinstance(text, str) and "T" in text else None
             if us is None:
-                raise _body_error(f"'{name}' must be a date-time (ISO 8601), got {text!r}.", f"{pointer}/{name}")
+                raise body_error(f"'{name}' must be a date-time (ISO 8601), got {text!r}.", f"{pointer}/{name}")
             local = _local_wall_time(text)
             moments.append(local.replace(tzinfo=zone))
         start, end = moments
         if end <= start:
-            raise _body_error("The timeframe's 'end' must be after its 'start'.", pointer)
+            raise body_error("The timeframe's 'end' must be after its 'start'.", pointer)
         if end > _plus_year(start):
-            raise _body_error("The timeframe cannot be longer than 1 year.", pointer)
+            raise body_error("The timeframe cannot be longer than 1 year.", pointer)
     if report.kind == "segment" and start.replace(tzinfo=None) < SEGMENT_DATA_START:
-        raise _body_error("Segment data is unavailable before June 1st, 2023: use a timeframe after this date.", pointer)
+        raise body_error("Segment data is unavailable before June 1st, 2023: use a timeframe after this date.", pointer)
     return start, end
 
 
@@ -576,7 +561,7 @@ def _local_wall_time(text: str) -> datetime:
 
 def _preset(key, now: datetime) -> tuple[datetime, datetime]:
     if key not in TIMEFRAME_KEYS:
-        raise _body_error(f"'{key}' is not a valid timeframe key; choose from {', '.join(TIMEFRAME_KEYS)}.", "/data/attributes/timeframe/key")
+        raise body_error(f"'{key}' is not a valid timeframe key; choose from {', '.join(TIMEFRAME_KEYS)}.", "/data/attributes/timeframe/key")
     zone = now.tzinfo
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
@@ -617,15 +602,15 @@ def _group_by(value, report: Report) -> list[str]:
     if value is None:
         return list(report.default_group)
     if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
-        raise _body_error("'group_by' must be a list of attribute names.", pointer)
+        raise body_error("'group_by' must be a list of attribute names.", pointer)
     for name in value:
         if name not in report.group_by:
-            raise _body_error(f"'{name}' is not a valid choice for 'group_by'; choose from {', '.join(report.group_by)}.", pointer)
+            raise body_error(f"'{name}' is not a valid choice for 'group_by'; choose from {', '.join(report.group_by)}.", pointer)
         if name not in report.supported:
-            raise _body_error(f"Grouping by '{name}' is not supported by the emulator.", pointer)
+            raise body_error(f"Grouping by '{name}' is not supported by the emulator.", pointer)
     missing = [g for g in report.required_group if g not in value]
     if missing:
-        raise _body_error(f"'group_by' must include {', '.join(report.required_group)} (missing {', '.join(missing)}).", pointer)
+        raise body_error(f"'group_by' must include {', '.join(report.required_group)} (missing {', '.join(missing)}).", pointer)
     return list(dict.fromkeys(value))
 
 
@@ -635,33 +620,33 @@ def _filter(value, report: Report) -> dict[str, frozenset[str]]:
     if value is None:
         return {}
     if not isinstance(value, str):
-        raise _body_error("'filter' must be a string.", pointer)
+        raise body_error("'filter' must be a string.", pointer)
     try:
         conditions = parse_filter(value)
     except FilterError as exc:
-        raise _body_error(f"Invalid filter provided. {exc}", pointer) from None
+        raise body_error(f"Invalid filter provided. {exc}", pointer) from None
     out: dict[str, frozenset[str]] = {}
     for c in conditions:
         if c.field not in report.filters:
-            raise _body_error(f"Invalid filter provided. '{c.field}' is not a valid filter field; allowed: {', '.join(report.filters)}.", pointer)
+            raise body_error(f"Invalid filter provided. '{c.field}' is not a valid filter field; allowed: {', '.join(report.filters)}.", pointer)
         if c.op not in report.filters[c.field]:
-            raise _body_error(f"Invalid filter provided. '{c.op}' is not a valid operator for '{c.field}'; allowed: {', '.join(report.filters[c.field])}.",
+            raise body_error(f"Invalid filter provided. '{c.op}' is not a valid operator for '{c.field}'; allowed: {', '.join(report.filters[c.field])}.",
                               pointer)  # fmt: skip
         if c.field in out:
-            raise _body_error(f"Invalid filter provided. Only one filter can be used per attribute ('{c.field}').", pointer)
+            raise body_error(f"Invalid filter provided. Only one filter can be used per attribute ('{c.field}').", pointer)
         listed = c.op != "equals"
         items = c.value if isinstance(c.value, tuple) else (c.value,)
         if listed != isinstance(c.value, tuple) or not all(i.kind == "string" for i in items):
             shape = "a list of quoted strings" if listed else "one quoted string"
-            raise _body_error(f"Invalid filter provided. '{c.op}({c.field},...)' takes {shape}.", pointer)
+            raise body_error(f"Invalid filter provided. '{c.op}({c.field},...)' takes {shape}.", pointer)
         if len(items) > MAX_FILTER_ITEMS:
-            raise _body_error(f"Invalid filter provided. Max of {MAX_FILTER_ITEMS} items per list filter ('{c.field}' has {len(items)}).", pointer)
+            raise body_error(f"Invalid filter provided. Max of {MAX_FILTER_ITEMS} items per list filter ('{c.field}' has {len(items)}).", pointer)
         values = frozenset(i.value for i in items)
         if c.field == "send_channel" and not values <= set(SEND_CHANNELS):
             bad = sorted(values - set(SEND_CHANNELS))[0]
-            raise _body_error(f"Invalid filter provided. '{bad}' is not a send_channel; allowed: {', '.join(SEND_CHANNELS)}.", pointer)
+            raise body_error(f"Invalid filter provided. '{bad}' is not a send_channel; allowed: {', '.join(SEND_CHANNELS)}.", pointer)
         if c.field not in report.supported:
-            raise _body_error(f"Filtering on '{c.field}' is not supported by the emulator.", pointer)
+            raise body_error(f"Filtering on '{c.field}' is not supported by the emulator.", pointer)
         out[c.field] = values
     return out
 
